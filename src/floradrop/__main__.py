@@ -1,0 +1,3 @@
+from floradrop.cli import main
+
+raise SystemExit(main())

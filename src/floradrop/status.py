@@ -1,0 +1,192 @@
+"""The status snapshot: the one object the tray, ``floradrop status`` and notifications read.
+
+The engine builds a :class:`Snapshot` from the journal and its live state; readers never derive
+status from log lines. A snapshot is plain data: it is frozen, compares by value, and turns into
+JSON with :meth:`Snapshot.to_json` (the shape of ``floradrop status --json``).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class JobState(enum.StrEnum):
+    """Where a job is on its way. Stored in the journal; shown by ``status``."""
+
+    WAITING = "waiting"  # journaled, not yet uploading (queued, paused or offline)
+    HELD = "held"  # waiting for budget
+    UPLOADING = "uploading"
+    SUBMITTING = "submitting"  # a run create was (maybe) sent: resolved by idempotency key
+    RUNNING = "running"  # the run exists at FLORA; polled
+    FETCHING = "fetching"  # completed; outputs being downloaded
+    FILING = "filing"  # outputs written; original being moved away
+    DONE = "done"
+    FAILED = "failed"
+    DUPLICATE = "duplicate"  # same bytes and rule seen before: skipped
+
+    @property
+    def active(self) -> bool:
+        return self in ACTIVE_STATES
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STATES
+
+
+ACTIVE_STATES = frozenset(
+    {JobState.UPLOADING, JobState.SUBMITTING, JobState.RUNNING, JobState.FETCHING, JobState.FILING}
+)
+TERMINAL_STATES = frozenset({JobState.DONE, JobState.FAILED, JobState.DUPLICATE})
+
+
+class TrayState(enum.StrEnum):
+    """What the icon shows at a glance."""
+
+    IDLE = "idle"
+    WORKING = "working"
+    PAUSED = "paused"
+    ATTENTION = "attention"
+
+
+class AttentionKind(enum.StrEnum):
+    FAILED_JOB = "failed_job"
+    BUDGET = "budget"
+    AUTH = "auth"
+    CREDITS = "credits"
+    OFFLINE = "offline"
+    CONFIG = "config"
+
+
+@dataclass(frozen=True)
+class Attention:
+    """Something a person should know about, and what to do about it."""
+
+    kind: AttentionKind
+    message: str
+    hint: str = ""
+
+
+@dataclass(frozen=True)
+class RecentItem:
+    """A recent output (opens the file) or failure (opens its error report)."""
+
+    path: Path
+    label: str
+    at: float  # epoch seconds
+
+
+@dataclass(frozen=True)
+class FolderStatus:
+    name: str
+    path: Path  # the inbox
+    outputs: Path
+    done: Path
+    failed: Path
+    technique: str
+    counts: dict[str, int] = field(default_factory=dict)  # JobState value -> number of jobs
+    progress: tuple[float, ...] = ()  # progress (0-100) of each running job
+
+    def count(self, state: JobState) -> int:
+        return self.counts.get(state.value, 0)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything a reader needs to show floradrop's state, at one instant."""
+
+    paused: bool = False
+    daemon_running: bool = False
+    folders: tuple[FolderStatus, ...] = ()
+    running: int = 0  # jobs with an active state (uploading .. filing)
+    queued: int = 0  # jobs waiting
+    held: int = 0  # jobs waiting for budget
+    done_today: int = 0
+    failed_today: int = 0
+    spend_today_usd: float = 0.0
+    offline: bool = False
+    attention: Attention | None = None
+    recent_results: tuple[RecentItem, ...] = ()
+    recent_failures: tuple[RecentItem, ...] = ()
+    last_error: str | None = None
+    tray_warning: str | None = None  # e.g. "menu-less tray: install floradrop[tray]"
+    config_file: Path | None = None
+    log_file: Path | None = None
+    service_installed: bool | None = None  # None: unknown / not supported
+
+    @property
+    def state(self) -> TrayState:
+        if self.attention is not None:
+            return TrayState.ATTENTION
+        if self.paused:
+            return TrayState.PAUSED
+        if self.running or self.queued:
+            return TrayState.WORKING
+        return TrayState.IDLE
+
+    @property
+    def in_flight(self) -> int:
+        return self.running + self.queued
+
+    def summary(self) -> str:
+        """One line for a tooltip: "3 running, 12 done today, $0.48 spent"."""
+        parts: list[str] = []
+        if self.paused:
+            parts.append("paused")
+        if self.running:
+            parts.append(f"{self.running} running")
+        if self.queued:
+            parts.append(f"{self.queued} queued")
+        if self.held:
+            parts.append(f"{self.held} waiting for budget")
+        parts.append(f"{self.done_today} done today")
+        if self.failed_today:
+            parts.append(f"{self.failed_today} failed")
+        parts.append(f"${self.spend_today_usd:.2f} spent")
+        return ", ".join(parts)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "state": self.state.value,
+            "paused": self.paused,
+            "daemon_running": self.daemon_running,
+            "offline": self.offline,
+            "running": self.running,
+            "queued": self.queued,
+            "held": self.held,
+            "done_today": self.done_today,
+            "failed_today": self.failed_today,
+            "spend_today_usd": round(self.spend_today_usd, 6),
+            "attention": None
+            if self.attention is None
+            else {
+                "kind": self.attention.kind.value,
+                "message": self.attention.message,
+                "hint": self.attention.hint,
+            },
+            "last_error": self.last_error,
+            "tray_warning": self.tray_warning,
+            "config_file": str(self.config_file) if self.config_file else None,
+            "log_file": str(self.log_file) if self.log_file else None,
+            "folders": [
+                {
+                    "name": f.name,
+                    "path": str(f.path),
+                    "outputs": str(f.outputs),
+                    "done": str(f.done),
+                    "failed": str(f.failed),
+                    "technique": f.technique,
+                    "counts": {s.value: f.counts.get(s.value, 0) for s in JobState},
+                    "progress": list(f.progress),
+                }
+                for f in self.folders
+            ],
+            "recent_results": [
+                {"path": str(r.path), "label": r.label, "at": r.at} for r in self.recent_results
+            ],
+            "recent_failures": [
+                {"path": str(r.path), "label": r.label, "at": r.at} for r in self.recent_failures
+            ],
+        }

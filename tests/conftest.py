@@ -1,0 +1,57 @@
+"""Shared test set-up: every test is isolated from the real home, config, state and key.
+
+Area fixtures live in each folder's own conftest.py; the emulator fixtures are here because
+every area uses them.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# No test may touch a real tray, and importing pystray must not need a display.
+os.environ["PYSTRAY_BACKEND"] = "dummy"
+
+_ISOLATED_VARS = (
+    "FLORA_API_KEY",
+    "FLORA_BASE_URL",
+    "FLORA_CUSTOM_HEADERS",
+    "FLORADROP_CONFIG",
+)
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh HOME and XDG dirs for every test; FLORA_/FLORADROP_ variables cleared."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    for var, sub in (
+        ("XDG_CONFIG_HOME", ".config"),
+        ("XDG_STATE_HOME", ".local/state"),
+        ("XDG_DATA_HOME", ".local/share"),
+        ("XDG_CACHE_HOME", ".cache"),
+    ):
+        monkeypatch.setenv(var, str(home / sub))
+    for name in list(os.environ):
+        if name in _ISOLATED_VARS or name.startswith("FLORADROP_"):
+            monkeypatch.delenv(name, raising=False)
+    return home
+
+
+@pytest.fixture(autouse=True)
+def no_thread_leaks() -> Iterator[None]:
+    """Fail a test that leaves a non-daemon thread running (watchdog's conftest does the same)."""
+    before = set(threading.enumerate())
+    yield
+    deadline = threading.Event()
+    leaked: list[threading.Thread] = []
+    for _ in range(50):
+        leaked = [t for t in threading.enumerate() if t not in before and t.is_alive() and not t.daemon]
+        if not leaked:
+            break
+        deadline.wait(0.1)
+    assert not leaked, f"threads leaked: {[t.name for t in leaked]}"
