@@ -26,6 +26,7 @@ class JobState(enum.StrEnum):
     DONE = "done"
     FAILED = "failed"
     DUPLICATE = "duplicate"  # same bytes and rule seen before: skipped
+    CANCELLED = "cancelled"  # the file was deleted or replaced before its run was started
 
     @property
     def active(self) -> bool:
@@ -39,7 +40,9 @@ class JobState(enum.StrEnum):
 ACTIVE_STATES = frozenset(
     {JobState.UPLOADING, JobState.SUBMITTING, JobState.RUNNING, JobState.FETCHING, JobState.FILING}
 )
-TERMINAL_STATES = frozenset({JobState.DONE, JobState.FAILED, JobState.DUPLICATE})
+TERMINAL_STATES = frozenset(
+    {JobState.DONE, JobState.FAILED, JobState.DUPLICATE, JobState.CANCELLED}
+)
 
 
 class TrayState(enum.StrEnum):
