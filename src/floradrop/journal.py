@@ -72,6 +72,10 @@ CREATE INDEX IF NOT EXISTS jobs_key ON jobs(job_key);
 CREATE INDEX IF NOT EXISTS jobs_source ON jobs(source_path);
 CREATE INDEX IF NOT EXISTS jobs_run ON jobs(run_id);
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS retry_requests (
+    content_hash TEXT NOT NULL, folder TEXT NOT NULL, requested_at REAL NOT NULL,
+    PRIMARY KEY (content_hash, folder)
+);
 CREATE TABLE IF NOT EXISTS fixed_assets (
     path TEXT NOT NULL, content_hash TEXT NOT NULL, workspace_id TEXT NOT NULL,
     asset_id TEXT NOT NULL, url TEXT NOT NULL, uploaded_at REAL NOT NULL,
@@ -354,6 +358,24 @@ class Journal:
 
     def set_paused(self, paused: bool) -> None:
         self.set_setting("paused", "1" if paused else "0")
+
+    # -- deliberate re-runs (`floradrop retry`) ---------------------------------------------
+
+    def add_retry_request(self, content_hash: str, folder: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO retry_requests VALUES (?, ?, ?)",
+                (content_hash, folder, time.time()),
+            )
+
+    def take_retry_request(self, content_hash: str, folder: str) -> bool:
+        """Consume the re-run request for this content in this folder, if there is one."""
+        with self._tx() as db:
+            cursor = db.execute(
+                "DELETE FROM retry_requests WHERE content_hash = ? AND folder = ?",
+                (content_hash, folder),
+            )
+            return cursor.rowcount > 0
 
     # -- fixed assets (a `path` binding uploaded once, reused while unchanged) -----------------
 

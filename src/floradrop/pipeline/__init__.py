@@ -1,0 +1,19 @@
+"""The life of a dropped file: one stage per module, in the order a file travels.
+
+=========  ===========================  ================================================
+stage      module                       what it does
+=========  ===========================  ================================================
+watch      ``pipeline.watch``           observers and rescans report candidate paths
+settle     ``pipeline.settle``          a candidate becomes ready once completely written
+decide     ``pipeline.decide``          pure: junk or work? which rule? which inputs?
+admit      ``pipeline.admit``           hash, spot duplicates, journal the job
+upload     ``pipeline.upload``          bindings -> run inputs (assets uploaded, text read)
+submit     ``pipeline.submit``          one run per job, exactly once (idempotency key)
+poll       ``pipeline.poll``            batch or per-run polling until terminal
+fetch      ``pipeline.fetch``           outputs written atomically, with provenance
+file away  ``pipeline.fileaway``        the original to done/ or failed/ (+ report)
+=========  ===========================  ================================================
+
+``floradrop.engine`` runs the stages on named threads and owns the error policy; every stage
+moves a job between durable states of ``floradrop.journal``.
+"""

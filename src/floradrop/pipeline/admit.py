@@ -1,0 +1,134 @@
+"""Admit: turn a settled file into a journaled job (or say why not), before any side effect.
+
+A job is identified by the content hash of the file and the rule that handles it: the same
+bytes dropped again under another name are recognised as a duplicate (skipped, or processed
+again when ``[daemon] duplicates = "process"``), while a changed file is a new job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path, PurePath
+
+from floradrop.config import FolderConfig, Rule
+from floradrop.files import sha256_file
+from floradrop.journal import Job, Journal
+from floradrop.pipeline import decide
+from floradrop.status import JobState
+
+
+class Outcome(StrEnum):
+    JOB = "job"  # a new job was journaled
+    DUPLICATE = "duplicate"  # same bytes + rule done before: journaled as a duplicate
+    KNOWN = "known"  # this very file (path, size, mtime) is already a job
+    IGNORED = "ignored"  # junk or an ignore pattern
+    NO_RULE = "no_rule"  # no rule of the folder matches the name
+    SIDECAR = "sidecar"  # the companion of another dropped file (e.g. its prompt)
+
+
+@dataclass(frozen=True)
+class Admission:
+    outcome: Outcome
+    reason: str = ""
+    job: Job | None = None
+
+
+def rule_fingerprint(folder: FolderConfig, rule_index: int, rule: Rule) -> str:
+    """What identifies "the rule" of a job: folder, technique and input bindings."""
+    data = {
+        "folder": str(folder.path),
+        "rule": rule_index,
+        "technique": rule.technique,
+        "inputs": {k: [b.kind, b.value] for k, b in sorted(rule.inputs.items())},
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def job_key(content_hash: str, fingerprint: str) -> str:
+    return hashlib.sha256(f"{content_hash}:{fingerprint}".encode()).hexdigest()
+
+
+def sidecar_suffixes(folder: FolderConfig) -> set[str]:
+    """Suffixes (".txt") that some rule of ``folder`` reads as a sidecar."""
+    suffixes: set[str] = set()
+    for rule in folder.effective_rules():
+        for binding in rule.inputs.values():
+            if binding.kind == "sidecar":
+                suffixes.add((binding.value or ".txt").lower())
+    return suffixes
+
+
+def is_sidecar(path: Path, folder: FolderConfig) -> bool:
+    """``photo.txt`` is a sidecar when a rule reads ``.txt`` sidecars and ``photo.*`` exists."""
+    suffix = path.suffix.lower()
+    if suffix not in sidecar_suffixes(folder):
+        return False
+    try:
+        siblings = [p for p in path.parent.iterdir() if p.stem == path.stem and p != path]
+    except OSError:
+        return False
+    return any(p.suffix.lower() not in sidecar_suffixes(folder) for p in siblings)
+
+
+def admit(
+    path: Path,
+    size: int,
+    mtime_ns: int,
+    folder: FolderConfig,
+    *,
+    journal: Journal,
+    duplicates: str = "skip",
+    run_costs: dict[str, float] | None = None,
+) -> Admission:
+    """Decide what ``path`` (just settled in ``folder``) is, and journal a job if it is work."""
+    try:
+        rel = PurePath(path.relative_to(folder.path))
+    except ValueError:
+        return Admission(Outcome.IGNORED, f"not inside {folder.path}")
+    reason = decide.ignore_reason(rel, folder)
+    if reason:
+        return Admission(Outcome.IGNORED, reason)
+
+    for job in journal.find_by_source(str(path)):
+        unchanged = job.size == size and job.mtime_ns == mtime_ns
+        if unchanged and (not job.state.terminal or folder.after == "keep"):
+            if job.state not in {JobState.FAILED, JobState.CANCELLED}:
+                return Admission(Outcome.KNOWN, f"already job {job.id} ({job.state})", job)
+
+    rules = folder.effective_rules()
+    rule = decide.choose_rule(rel, folder)
+    if rule is None:
+        return Admission(Outcome.NO_RULE, f"no rule of {folder.path} matches {rel.name}")
+    if is_sidecar(path, folder):
+        return Admission(Outcome.SIDECAR, f"{rel.name} is the sidecar of another file")
+    rule_index = rules.index(rule)
+
+    content_hash = sha256_file(path)
+    key = job_key(content_hash, rule_fingerprint(folder, rule_index, rule))
+    earlier = [
+        j for j in journal.find_by_key(key) if j.state not in {JobState.FAILED, JobState.CANCELLED}
+    ]
+    attempt = max((j.attempt for j in journal.find_by_key(key)), default=-1) + 1
+    retry_requested = journal.take_retry_request(content_hash, str(folder.path))
+    fields = {
+        "job_key": key,
+        "attempt": attempt,
+        "folder": str(folder.path),
+        "rel_path": str(rel),
+        "source_path": str(path),
+        "size": size,
+        "mtime_ns": mtime_ns,
+        "content_hash": content_hash,
+        "rule_index": rule_index,
+        "technique": rule.technique,
+        "run_cost": (run_costs or {}).get(rule.technique),
+    }
+    if earlier and duplicates == "skip" and not retry_requested:
+        first = earlier[0]
+        note = f"same content and rule as {first.rel_path} (job {first.id}, {first.state})"
+        job = journal.add_job(state=JobState.DUPLICATE, note=note, **fields)
+        return Admission(Outcome.DUPLICATE, note, job)
+    return Admission(Outcome.JOB, "", journal.add_job(state=JobState.WAITING, **fields))

@@ -1,0 +1,177 @@
+"""Fetch: write each output of a completed run into the outputs folder, completely or not at all.
+
+Names are ``{stem}.{technique}{-n}.{ext}`` (``-n`` only when a run has several outputs; a taken
+name gets " (2)"). Each output is downloaded to a temporary file in the outputs folder and only
+then linked under its final name; its SHA-256 is journaled first, so after a crash a file found
+under the planned name with that hash is recognised as ours instead of being fetched twice. A
+provenance sidecar ``{output}.json`` records where it came from.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import time
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import urlparse
+
+from loguru import logger
+
+from floradrop import __version__
+from floradrop.files import (
+    fsync_file,
+    numbered,
+    place,
+    sanitize_component,
+    sha256_file,
+    temp_path,
+    truncate_name,
+    write_text_atomic,
+)
+from floradrop.flora.client import FloraClient
+from floradrop.flora.models import Run, RunOutput
+from floradrop.journal import Job, Journal
+from floradrop.status import JobState
+
+MAX_OUTPUT_BYTES = 2 * 1024**3  # 2 GiB: a larger "output" is refused, not written
+
+_EXTENSION_FIXES = {".jpe": ".jpg", ".jpeg": ".jpg", ".tif": ".tiff", ".qt": ".mov"}
+_DEFAULT_EXT = {"imageUrl": ".png", "videoUrl": ".mp4", "audioUrl": ".mp3", "documentUrl": ".pdf"}
+
+
+@dataclass(frozen=True)
+class FetchContext:
+    client: FloraClient
+    journal: Journal
+    outputs_dir: Path
+    technique_label: str  # the slug used in output names
+
+
+def extension_for(output: RunOutput, content_type: str | None) -> str:
+    """From the response's Content-Type, else the URL's path, else the output type."""
+    if output.is_text:
+        return ".txt"
+    if content_type:
+        ext = mimetypes.guess_extension(content_type.split(";")[0].strip())
+        if ext:
+            return _EXTENSION_FIXES.get(ext, ext)
+    suffix = PurePosixPath(urlparse(output.url).path).suffix.lower()
+    if suffix and len(suffix) <= 6 and suffix[1:].isalnum():
+        return _EXTENSION_FIXES.get(suffix, suffix)
+    return _DEFAULT_EXT.get(output.type, ".bin")
+
+
+def output_name(stem: str, technique: str, index: int, count: int, ext: str) -> str:
+    """``photo.cctv-cam.png``; ``photo.icon-pack-2.png`` for the 2nd of several outputs."""
+    label = sanitize_component(technique, fallback="flora")
+    number = f"-{index + 1}" if count > 1 else ""
+    return sanitize_component(truncate_name(f"{stem}.{label}{number}{ext}"))
+
+
+def _find_written(directory: Path, name: str, digest: str, size: int) -> Path | None:
+    """After a crash: the file we placed under ``name`` (or a numbered variant), if any."""
+    for n in range(1, 50):
+        candidate = directory / numbered(name, n)
+        if not candidate.exists():
+            return None
+        try:
+            if candidate.stat().st_size == size and sha256_file(candidate) == digest:
+                return candidate
+        except OSError:
+            continue
+    return None
+
+
+def fetch_outputs(job: Job, run: Run, ctx: FetchContext) -> Job:
+    """FETCHING: write every output not written yet; returns the job with ``outputs`` filled."""
+    log = logger.bind(job=job.id)
+    ctx.outputs_dir.mkdir(parents=True, exist_ok=True)
+    records: list[dict[str, Any]] = list(job.outputs) or [
+        {"output_id": o.output_id, "type": o.type, "status": "pending"} for o in run.outputs
+    ]
+    stem = Path(job.rel_path).stem
+    for index, output in enumerate(run.outputs):
+        record = records[index]
+        if record["status"] == "written" and record.get("sidecar"):
+            continue
+        if record["status"] == "planned":
+            found = _find_written(ctx.outputs_dir, record["name"], record["sha256"], record["size"])
+            if found is not None:
+                record.update(status="written", path=str(found))
+        if record["status"] != "written":
+            temp = temp_path(ctx.outputs_dir, f"{job.id}-{index}")
+            if output.is_text:
+                temp.write_text(output.url, encoding="utf-8")
+                fsync_file(temp)
+                content_type: str | None = "text/plain"
+            else:
+                result = ctx.client.download(output.url, temp, max_bytes=MAX_OUTPUT_BYTES)
+                content_type = result.content_type
+            name = output_name(
+                stem, ctx.technique_label, index, len(run.outputs), extension_for(output, content_type)
+            )
+            record.update(
+                status="planned",
+                name=name,
+                sha256=sha256_file(temp),
+                size=temp.stat().st_size,
+                content_type=content_type,
+            )
+            job = ctx.journal.transition(job.id, JobState.FETCHING, outputs=records)
+            final = place(temp, ctx.outputs_dir, name)
+            record.update(status="written", path=str(final))
+            job = ctx.journal.transition(job.id, JobState.FETCHING, outputs=records)
+            log.info("wrote {}", final.name)
+        final = Path(record["path"])
+        sidecar = final.with_name(final.name + ".json")
+        if not sidecar.exists():
+            write_text_atomic(ctx.outputs_dir, sidecar.name, provenance(job, run, output, record))
+        record["sidecar"] = True
+        job = ctx.journal.transition(job.id, JobState.FETCHING, outputs=records)
+    return job
+
+
+def provenance(job: Job, run: Run, output: RunOutput, record: dict[str, Any]) -> str:
+    """The ``{output}.json`` sidecar: where this output came from."""
+    media_inputs = {k: v.get("asset_id") for k, v in job.assets.items()}
+    inputs = [
+        {"id": i["id"], "type": i["type"]}
+        | ({"value": i["value"]} if i["type"] == "text" else {"asset_id": media_inputs.get(i["id"])})
+        for i in job.inputs
+    ]
+    document = {
+        "floradrop_version": __version__,
+        "source": {
+            "name": Path(job.rel_path).name,
+            "path": job.source_path,
+            "sha256": job.content_hash,
+            "size": job.size,
+        },
+        "technique": job.technique,
+        "run_id": run.run_id,
+        "output": {
+            "output_id": output.output_id,
+            "type": output.type,
+            "url": None if output.is_text else output.url,
+            "sha256": record["sha256"],
+            "size": record["size"],
+            "content_type": record.get("content_type"),
+        },
+        "inputs": inputs,
+        "cost_usd": run.charged_cost,
+        "times": {
+            "dropped": _iso(job.created_at),
+            "submitted": _iso(job.submitted_at),
+            "completed": _iso(job.completed_at),
+            "fetched": _iso(time.time()),
+        },
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def _iso(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(epoch))

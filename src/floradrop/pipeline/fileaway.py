@@ -1,0 +1,123 @@
+"""File away: the original goes to the done folder (or stays, with ``after = "keep"``); a failed
+one goes to the failed folder next to ``{name}.error.txt`` saying what happened and what to do.
+
+floradrop never deletes or overwrites a person's file: moves never replace anything (a taken
+name gets " (2)"), and a file that changed since it was dropped is left where it is, because
+its new content is a new job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shlex
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from loguru import logger
+
+from floradrop.config import FolderConfig
+from floradrop.files import move_no_clobber, write_text_atomic
+from floradrop.journal import Job, Journal
+from floradrop.status import JobState
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What went wrong with a job, for the journal and the error report."""
+
+    message: str
+    hint: str = ""
+    code: str | None = None  # FLORA's error code (API or run error)
+    flora_message: str | None = None
+
+
+def _still_ours(job: Job) -> bool:
+    """The original is still the file that was dropped (not rewritten since)."""
+    try:
+        stat = Path(job.source_path).stat()
+    except OSError:
+        return False
+    return stat.st_size == job.size and stat.st_mtime_ns == job.mtime_ns
+
+
+def _move_original(job: Job, directory: Path, journal: Journal, state: JobState) -> Job:
+    source = Path(job.source_path)
+    if not _still_ours(job):
+        if source.exists():
+            note = f"{source.name} changed after it was dropped, so it was left in place"
+            logger.bind(job=job.id).warning(note)
+            return journal.transition(job.id, state, note=note)
+        return job
+    try:
+        filed = move_no_clobber(source, directory, source.name)
+    except OSError as exc:
+        logger.bind(job=job.id).warning("could not move {} to {}: {}", source.name, directory, exc)
+        return journal.transition(job.id, state, note=f"could not move the original: {exc}")
+    logger.bind(job=job.id).info("filed {} in {}", source.name, directory)
+    return journal.transition(job.id, state, filed_path=str(filed), source_path=str(filed))
+
+
+def file_done(job: Job, folder: FolderConfig, journal: Journal) -> Job:
+    """FETCHING -> FILING -> DONE."""
+    job = journal.transition(job.id, [JobState.FETCHING, JobState.FILING], JobState.FILING)
+    if folder.after == "move" and job.filed_path is None:
+        job = _move_original(job, folder.done, journal, JobState.FILING)
+    return journal.transition(job.id, JobState.FILING, JobState.DONE)
+
+
+def file_duplicate(job: Job, folder: FolderConfig, journal: Journal) -> Job:
+    """A duplicate drop: filed with the done originals (its outputs exist already)."""
+    if folder.after == "move" and job.filed_path is None:
+        job = _move_original(job, folder.done, journal, JobState.DUPLICATE)
+    return job
+
+
+def file_failed(job: Job, folder: FolderConfig, journal: Journal, failure: Failure) -> Job:
+    """Any non-terminal state -> FAILED, the original moved to the failed folder with a report."""
+    job = journal.transition(
+        job.id,
+        [s for s in JobState if not s.terminal],
+        JobState.FAILED,
+        error_code=failure.code,
+        error_message=failure.message,
+        error_hint=failure.hint,
+    )
+    if folder.after == "move":
+        job = _move_original(job, folder.failed, journal, JobState.FAILED)
+    report_name = f"{Path(job.rel_path).name}.error.txt"
+    if job.filed_path:
+        report_name = f"{Path(job.filed_path).name}.error.txt"
+    with contextlib.suppress(OSError):
+        report = write_text_atomic(folder.failed, report_name, error_report(job, failure))
+        job = journal.transition(job.id, JobState.FAILED, report_path=str(report))
+    logger.bind(job=job.id).error("{} failed: {}", Path(job.rel_path).name, failure.message)
+    return job
+
+
+def error_report(job: Job, failure: Failure) -> str:
+    name = Path(job.rel_path).name
+    lines = [f"floradrop could not process {name}", "", f"What happened: {failure.message}"]
+    if failure.code or failure.flora_message:
+        lines.append(f"FLORA error:   {failure.code or '-'}: {failure.flora_message or ''}".rstrip())
+    if job.run_id:
+        lines.append(f"Run id:        {job.run_id}")
+    lines.append(f"Technique:     {job.technique}")
+    lines.append(f"Dropped:       {_when(job.created_at)}")
+    lines.append(f"Failed:        {_when(time.time())}")
+    if job.filed_path:
+        lines.append(f"Original:      moved to {job.filed_path}")
+    else:
+        lines.append(f"Original:      left at {job.source_path}")
+    lines.append("")
+    lines.append(f"What to do: {failure.hint or 'see the message above.'}")
+    again = job.filed_path or job.source_path
+    lines.append(
+        f"To try again: floradrop retry {shlex.quote(again)}"
+        + ("  (starts a new run, which is charged again)" if job.run_id else "")
+    )
+    return "\n".join(lines) + "\n"
+
+
+def _when(epoch: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))

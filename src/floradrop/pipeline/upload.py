@@ -1,0 +1,171 @@
+"""Upload: turn a job's input bindings into the run's inputs.
+
+Media bindings become ready FLORA assets (the dropped file, a sidecar, or a fixed local file
+uploaded once and reused while unchanged); text bindings become the text itself. Every uploaded
+asset is recorded in the journal as soon as it is ready, so a restart never uploads it again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from loguru import logger
+
+from floradrop.config import Binding, FolderConfig, Rule
+from floradrop.errors import JobError
+from floradrop.files import sha256_file
+from floradrop.flora.client import FloraClient
+from floradrop.flora.models import TEXT, RunInput, Technique
+from floradrop.journal import Job, Journal
+from floradrop.pipeline import decide
+from floradrop.status import JobState
+
+MAX_TEXT_BYTES = 256 * 1024
+
+
+class SourceGone(Exception):  # noqa: N818 - a signal for the engine, not shown as an error
+    """The dropped file was deleted, moved or rewritten before its run was started."""
+
+
+class SidecarNotYet(Exception):  # noqa: N818
+    """A required sidecar is not there (yet): it may still be arriving."""
+
+
+@dataclass(frozen=True)
+class UploadContext:
+    client: FloraClient
+    journal: Journal
+    workspace_id: str
+
+
+def sidecar_path(source: Path, binding: Binding) -> Path:
+    suffix = binding.value or ".txt"
+    return source.with_name(source.stem + suffix)
+
+
+def read_text_input(path: Path, what: str) -> str:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise JobError(f"cannot read {what} {path}: {exc.strerror}", hint="check its permissions") from exc
+    if len(data) > MAX_TEXT_BYTES:
+        raise JobError(
+            f"{what} {path.name} is {len(data):,} bytes; text inputs are limited to "
+            f"{MAX_TEXT_BYTES // 1024} KB.",
+            hint="shorten the text",
+        )
+    try:
+        text = data.decode("utf-8-sig").strip()
+    except UnicodeDecodeError as exc:
+        raise JobError(
+            f"{what} {path.name} is not UTF-8 text.", hint="save it as UTF-8 and drop it again"
+        ) from exc
+    if not text:
+        raise JobError(f"{what} {path.name} is empty.", hint="write the text into it and drop it again")
+    return text
+
+
+def _check_unchanged(job: Job) -> None:
+    source = Path(job.source_path)
+    try:
+        stat = source.stat()
+    except FileNotFoundError:
+        raise SourceGone(f"{source.name} was removed before it was uploaded") from None
+    if stat.st_size != job.size or stat.st_mtime_ns != job.mtime_ns:
+        raise SourceGone(f"{source.name} changed before it was uploaded; the new version is a new job")
+
+
+def build_inputs(
+    job: Job,
+    folder: FolderConfig,
+    rule: Rule,
+    technique: Technique,
+    ctx: UploadContext,
+    *,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> tuple[list[RunInput], Job]:
+    """The run inputs for ``job`` (uploading what needs uploading); returns the updated job."""
+    source = Path(job.source_path)
+    plan = decide.plan_inputs(technique, rule, decide.media_type(source))
+    log = logger.bind(job=job.id)
+    inputs: list[RunInput] = []
+    for bound in plan.inputs:
+        spec, binding = bound.input, bound.binding
+        if spec.type == TEXT:
+            value = _text_value(job, source, binding, spec.optional)
+            if value is not None:
+                inputs.append(RunInput(spec.id, TEXT, value))
+            continue
+        recorded = job.assets.get(spec.id)
+        if recorded:
+            inputs.append(RunInput(spec.id, spec.type, recorded["url"]))
+            continue
+        if binding.kind == "path":
+            url = _fixed_asset(Path(binding.value or ""), ctx, job)
+        else:
+            if binding.kind == "sidecar":
+                path = sidecar_path(source, binding)
+                if not path.exists():
+                    if spec.optional:
+                        continue
+                    raise SidecarNotYet(f"{path.name} (needed for {spec.name}) is not there")
+            else:
+                path = source
+                _check_unchanged(job)
+            key = f"fd-asset-{job.job_key[:24]}-{spec.id}-{uuid.uuid4().hex[:8]}"
+            log.info("uploading {} ({:,} bytes) for {}", path.name, path.stat().st_size, spec.id)
+            asset = ctx.client.upload_file(
+                path, workspace_id=ctx.workspace_id, idempotency_key=key, on_progress=on_progress
+            )
+            if path == source:
+                _check_unchanged(job)
+            url = asset.url or ""
+            assets = dict(job.assets)
+            assets[spec.id] = {"asset_id": asset.asset_id, "url": url}
+            job = ctx.journal.transition(job.id, JobState.UPLOADING, assets=assets)
+        inputs.append(RunInput(spec.id, spec.type, url))
+    return inputs, job
+
+
+def _text_value(job: Job, source: Path, binding: Binding, optional: bool) -> str | None:
+    if binding.kind == "literal":
+        return binding.value or ""
+    if binding.kind == "path":
+        return read_text_input(Path(binding.value or ""), "the text file")
+    if binding.kind == "sidecar":
+        path = sidecar_path(source, binding)
+        if not path.exists():
+            if optional:
+                return None
+            raise SidecarNotYet(f"{path.name} is not there")
+        return read_text_input(path, "the sidecar")
+    # "file" or "text": the dropped file's own text
+    try:
+        _check_unchanged(job)
+        return read_text_input(source, "the dropped file")
+    except FileNotFoundError:
+        raise SourceGone(f"{source.name} was removed before it was read") from None
+
+
+def _fixed_asset(path: Path, ctx: UploadContext, job: Job) -> str:
+    """A fixed local file bound to an input: uploaded once, reused while its bytes match."""
+    try:
+        digest = sha256_file(path)
+    except OSError as exc:
+        raise JobError(
+            f"cannot read the fixed input file {path}: {exc.strerror}",
+            hint="check the `path:` binding in the config",
+        ) from exc
+    known = ctx.journal.fixed_asset(str(path), digest, ctx.workspace_id)
+    if known is not None:
+        return str(known["url"])
+    key = f"fd-fixed-{digest[:24]}-{uuid.uuid4().hex[:8]}"
+    logger.bind(job=job.id).info("uploading fixed input {}", path.name)
+    asset = ctx.client.upload_file(path, workspace_id=ctx.workspace_id, idempotency_key=key)
+    ctx.journal.remember_fixed_asset(str(path), digest, ctx.workspace_id, asset.asset_id, asset.url or "")
+    return asset.url or ""
