@@ -227,7 +227,9 @@ class UploadTarget:
                 url=_opt_str(pick(upload, "url")),
                 method=str(pick(upload, "method", "POST") or "POST"),
                 file_field=str(pick(upload, "file_field", "file") or "file"),
-                form_fields={str(k): str(v) for k, v in (pick(upload, "form_fields") or {}).items()},
+                form_fields={
+                    str(k): str(v) for k, v in (pick(upload, "form_fields") or {}).items()
+                },
                 put_url=put_url,
             )
         if put_url:
