@@ -1,0 +1,108 @@
+"""Choosing the tray backend, and what it can do.
+
+pystray picks its backend when it is imported, and importing it without a display raises an
+Xlib error rather than ImportError (PLATFORM.md). So the decision is made here, once, before
+anything else touches pystray: ``--headless`` wins; on Linux a tray is tried only with a display
+and a D-Bus session; the import happens inside ``except Exception``; any failure means no tray,
+with one reason for the log.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import ModuleType
+
+TRAY_INSTALL_HINT = (
+    "install the tray extra (pip install 'floradrop[tray]', after the system packages "
+    "libgirepository1.0-dev libcairo2-dev pkg-config gir1.2-gtk-3.0 "
+    "gir1.2-ayatanaappindicator3-0.1 on Debian/Ubuntu; see the README)"
+)
+MENU_LESS_WARNING = (
+    "menu-less tray (pystray {backend} backend): the icon shows the state, but it has no menu "
+    "and no notifications; use 'floradrop pause|resume|status' instead, or " + TRAY_INSTALL_HINT
+)
+
+
+@dataclass(frozen=True)
+class Backend:
+    """The pystray backend in use and what it offers."""
+
+    name: str  # "gtk", "appindicator", "xorg", "darwin", "win32"
+    has_menu: bool
+    has_notification: bool
+    has_default_action: bool
+
+    @property
+    def warning(self) -> str | None:
+        """Why this tray offers less than it should, or None."""
+        if not self.has_menu:
+            return MENU_LESS_WARNING.format(backend=self.name)
+        return None
+
+
+def backend_of(icon_class: type) -> Backend:
+    """The capabilities of a pystray ``Icon`` class (pystray's own flags decide)."""
+    module = icon_class.__module__.rsplit(".", 1)[-1].lstrip("_")
+    return Backend(
+        name=module,
+        has_menu=bool(getattr(icon_class, "HAS_MENU", False)),
+        has_notification=bool(getattr(icon_class, "HAS_NOTIFICATION", False)),
+        has_default_action=bool(getattr(icon_class, "HAS_DEFAULT_ACTION", False)),
+    )
+
+
+def _no_display_reason(environ: Mapping[str, str]) -> str | None:
+    if sys.platform in ("darwin", "win32"):
+        return None
+    if not (environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY")):
+        return "no display (neither DISPLAY nor WAYLAND_DISPLAY is set)"
+    return None
+
+
+def _session_bus_reason() -> str | None:
+    """Why the D-Bus session bus cannot be reached, or None when it can.
+
+    pystray's gtk backends open it in ``run()``; when that fails there, pystray leaves a thread
+    blocked and the process never exits, so it is checked before.
+    """
+    try:
+        from gi.repository import Gio
+
+        Gio.bus_get_sync(Gio.BusType.SESSION, None)
+    except Exception as exc:  # GLib.Error and friends
+        return f"no D-Bus session bus ({exc})"
+    return None
+
+
+def import_pystray() -> ModuleType:
+    """Import pystray (picking its backend). May raise anything: callers catch ``Exception``."""
+    return importlib.import_module("pystray")
+
+
+def tray_available(headless: bool) -> tuple[bool, str]:
+    """Whether a tray icon can be shown here, and a reason or description for the log.
+
+    Returns ``(False, why)`` when there is no tray, and ``(True, description)`` otherwise; the
+    description carries the menu-less warning when pystray fell back to its xorg backend.
+    """
+    if headless:
+        return False, "headless mode (--headless or [daemon] tray = false)"
+    if os.environ.get("PYSTRAY_BACKEND") == "dummy":
+        return False, "PYSTRAY_BACKEND=dummy selects pystray's dummy backend, which cannot run"
+    reason = _no_display_reason(os.environ)
+    if reason:
+        return False, reason
+    try:
+        pystray = import_pystray()
+    except Exception as exc:  # pystray raises Xlib errors, not ImportError
+        return False, f"the tray backend could not start ({type(exc).__name__}: {exc})"
+    backend = backend_of(pystray.Icon)
+    if backend.name in ("gtk", "appindicator"):
+        reason = _session_bus_reason()
+        if reason:
+            return False, reason
+    return True, backend.warning or f"pystray {backend.name} backend"

@@ -1,0 +1,195 @@
+"""The tray menu as plain data: a pure function of the status snapshot.
+
+:func:`menu_model` says *what* the menu offers (labels, enabled and checked flags, which action
+or path each entry stands for); :mod:`floradrop.tray.app` turns that into a pystray menu. Tests
+check the model headless, with no display and no pystray.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from pathlib import Path
+
+from floradrop.status import Attention, AttentionKind, FolderStatus, JobState, RecentItem, Snapshot
+
+MAX_RECENT = 10
+MAX_LABEL = 60
+
+
+class Action(enum.StrEnum):
+    """What choosing a menu entry does. The adapter maps each one to a call."""
+
+    PAUSE = "pause"
+    RESUME = "resume"
+    OPEN = "open"  # open ``MenuEntry.path`` with the platform's opener
+    RELOAD_CONFIG = "reload_config"
+    START_AT_LOGIN = "start_at_login"  # toggles: enable when unchecked, disable when checked
+    QUIT = "quit"
+
+
+@dataclass(frozen=True)
+class MenuEntry:
+    """One line of the tray menu.
+
+    An entry is a separator, a submenu (``submenu`` is not empty), an action, or a disabled line
+    of text (``action`` is None).
+    """
+
+    label: str = ""
+    action: Action | None = None
+    path: Path | None = None
+    enabled: bool = True
+    checked: bool | None = None  # None: not a check item
+    submenu: tuple[MenuEntry, ...] = ()
+    separator: bool = False
+    default: bool = False  # the action a click on the icon runs, where the backend has one
+
+
+SEPARATOR = MenuEntry(separator=True)
+
+_ATTENTION_TITLES = {
+    AttentionKind.FAILED_JOB: "A file failed",
+    AttentionKind.BUDGET: "Budget reached",
+    AttentionKind.AUTH: "API key rejected",
+    AttentionKind.CREDITS: "Out of credits",
+    AttentionKind.OFFLINE: "No connection",
+    AttentionKind.CONFIG: "Configuration problem",
+}
+
+
+def shorten(text: str, limit: int = MAX_LABEL) -> str:
+    """One line of at most ``limit`` characters (menus do not wrap)."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+def _info(label: str) -> MenuEntry:
+    return MenuEntry(label=shorten(label), enabled=False)
+
+
+def status_lines(snapshot: Snapshot) -> tuple[str, ...]:
+    """The status line(s) at the top of the menu: what is going on, then what is wrong."""
+    if snapshot.paused:
+        activity = "Paused"
+        if snapshot.running:
+            activity += f", {snapshot.running} finishing"
+    elif snapshot.running or snapshot.queued:
+        activity = f"{snapshot.running} running, {snapshot.queued} queued"
+    else:
+        activity = "Idle: watching for new files"
+    if snapshot.held:
+        activity += f", {snapshot.held} waiting for budget"
+    day = f"{snapshot.done_today} done today"
+    if snapshot.failed_today:
+        day += f", {snapshot.failed_today} failed"
+    day += f", ${snapshot.spend_today_usd:.2f} spent"
+    lines = [activity, day]
+    if snapshot.attention is not None:
+        lines.extend(attention_lines(snapshot.attention))
+    return tuple(lines)
+
+
+def attention_lines(attention: Attention) -> tuple[str, ...]:
+    """What is wrong, and what to do about it."""
+    title = _ATTENTION_TITLES.get(attention.kind, "Needs attention")
+    lines = [f"{title}: {attention.message}"]
+    if attention.hint:
+        lines.append(f"What to do: {attention.hint}")
+    return tuple(lines)
+
+
+def _folder_label(folder: FolderStatus) -> str:
+    busy = sum(folder.count(s) for s in JobState if s.active)
+    waiting = folder.count(JobState.WAITING) + folder.count(JobState.HELD)
+    failed = folder.count(JobState.FAILED)
+    parts = []
+    if busy:
+        parts.append(f"{busy} running")
+    if waiting:
+        parts.append(f"{waiting} queued")
+    if failed:
+        parts.append(f"{failed} failed")
+    suffix = f" ({', '.join(parts)})" if parts else ""
+    return shorten(folder.name + suffix)
+
+
+def _folder_entry(folder: FolderStatus) -> MenuEntry:
+    failed = folder.count(JobState.FAILED)
+    return MenuEntry(
+        label=_folder_label(folder),
+        submenu=(
+            MenuEntry("Open inbox", Action.OPEN, path=folder.path),
+            MenuEntry("Open outputs", Action.OPEN, path=folder.outputs),
+            MenuEntry(
+                f"Open failed folder ({failed})" if failed else "Open failed folder",
+                Action.OPEN,
+                path=folder.failed,
+            ),
+        ),
+    )
+
+
+def _recent_entry(title: str, items: tuple[RecentItem, ...], empty: str) -> MenuEntry:
+    recent = sorted(items, key=lambda item: item.at, reverse=True)[:MAX_RECENT]
+    entries = tuple(
+        MenuEntry(shorten(item.label or item.path.name), Action.OPEN, path=item.path)
+        for item in recent
+    )
+    return MenuEntry(label=title, submenu=entries or (_info(empty),))
+
+
+def _open_entry(label: str, path: Path | None) -> MenuEntry:
+    return MenuEntry(label, Action.OPEN, path=path, enabled=path is not None)
+
+
+def menu_model(snapshot: Snapshot, *, has_menu: bool = True) -> tuple[MenuEntry, ...]:
+    """The tray menu for ``snapshot``.
+
+    With ``has_menu=False`` (a backend that shows no menu, such as pystray's xorg) only the
+    action a click on the icon may run is returned: opening the log, where the status is.
+    """
+    if not has_menu:
+        if snapshot.log_file is None:
+            return ()
+        return (MenuEntry("Open log", Action.OPEN, path=snapshot.log_file, default=True),)
+
+    entries: list[MenuEntry] = [_info(line) for line in status_lines(snapshot)]
+    entries.append(SEPARATOR)
+    entries.append(
+        MenuEntry(
+            "Pause",
+            Action.RESUME if snapshot.paused else Action.PAUSE,
+            checked=snapshot.paused,
+        )
+    )
+    entries.append(SEPARATOR)
+    if snapshot.folders:
+        entries.extend(_folder_entry(folder) for folder in snapshot.folders)
+    else:
+        entries.append(_info("No watched folders"))
+    entries.append(SEPARATOR)
+    entries.append(_recent_entry("Recent results", snapshot.recent_results, "No results yet"))
+    entries.append(_recent_entry("Recent failures", snapshot.recent_failures, "No failures"))
+    entries.append(SEPARATOR)
+    entries.append(_open_entry("Open log", snapshot.log_file))
+    entries.append(_open_entry("Edit config", snapshot.config_file))
+    entries.append(MenuEntry("Reload config", Action.RELOAD_CONFIG))
+    if snapshot.service_installed is not None:
+        entries.append(
+            MenuEntry("Start at login", Action.START_AT_LOGIN, checked=snapshot.service_installed)
+        )
+    entries.append(SEPARATOR)
+    entries.append(MenuEntry("Quit floradrop", Action.QUIT))
+    return tuple(entries)
+
+
+MAX_TOOLTIP = 127  # Windows' limit for a notification-area tooltip
+
+
+def tooltip_text(snapshot: Snapshot) -> str:
+    """The icon's tooltip: the state in words ("3 running, 12 done today, $0.48 spent")."""
+    text = f"floradrop: {snapshot.summary()}"
+    if snapshot.attention is not None:
+        text += "\n" + attention_lines(snapshot.attention)[0]
+    return text if len(text) <= MAX_TOOLTIP else text[: MAX_TOOLTIP - 1] + "…"
