@@ -84,7 +84,7 @@ class ControlServer:
         while not self._stopping.is_set():
             try:
                 conn = self._listener.accept()
-            except Exception as exc:  # noqa: BLE001 - auth failures, closed listener
+            except Exception as exc:
                 if not self._stopping.is_set():
                     logger.warning("control channel: refused a connection ({})", exc)
                 continue
@@ -99,7 +99,7 @@ class ControlServer:
             if self._stopping.is_set() and request.get("command") == "__wake__":
                 return
             reply = self.handler(request)
-        except Exception as exc:  # noqa: BLE001 - a bad request must not kill the channel
+        except Exception as exc:
             logger.opt(exception=exc).warning("control request failed")
             reply = {"ok": False, "error": str(exc)}
         with contextlib.suppress(OSError):
@@ -110,9 +110,12 @@ class ControlServer:
             return
         self._stopping.set()
         assert self.address is not None
-        with contextlib.suppress(Exception):  # wake accept() so the thread can see the flag
-            with Client(self.address, family=_family(), authkey=self._authkey) as conn:
-                conn.send_bytes(b'{"command": "__wake__"}')
+        # Wake accept() so the thread can see the flag.
+        with (
+            contextlib.suppress(Exception),
+            Client(self.address, family=_family(), authkey=self._authkey) as conn,
+        ):
+            conn.send_bytes(b'{"command": "__wake__"}')
         if self._thread is not None:
             self._thread.join(5)
         self._listener.close()

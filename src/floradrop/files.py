@@ -100,7 +100,7 @@ def fsync_dir(directory: Path) -> None:
 
 def _same_file(a: Path, b: Path) -> bool:
     try:
-        return os.path.samefile(a, b)
+        return a.samefile(b)
     except OSError:
         return False
 
@@ -119,7 +119,7 @@ def _link_no_clobber(src: Path, dest: Path) -> None:
     # replace our own empty reservation.
     fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     os.close(fd)
-    os.replace(src, dest)
+    src.replace(dest)
 
 
 def place(src: Path, directory: Path, name: str, *, max_tries: int = 10_000) -> Path:

@@ -72,10 +72,7 @@ CREATE INDEX IF NOT EXISTS jobs_key ON jobs(job_key);
 CREATE INDEX IF NOT EXISTS jobs_source ON jobs(source_path);
 CREATE INDEX IF NOT EXISTS jobs_run ON jobs(run_id);
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS retry_requests (
-    content_hash TEXT NOT NULL, folder TEXT NOT NULL, requested_at REAL NOT NULL,
-    PRIMARY KEY (content_hash, folder)
-);
+CREATE TABLE IF NOT EXISTS retry_requests (path TEXT PRIMARY KEY, requested_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS fixed_assets (
     path TEXT NOT NULL, content_hash TEXT NOT NULL, workspace_id TEXT NOT NULL,
     asset_id TEXT NOT NULL, url TEXT NOT NULL, uploaded_at REAL NOT NULL,
@@ -202,7 +199,9 @@ class Journal:
         columns = ", ".join(fields)
         marks = ", ".join("?" for _ in fields)
         with self._tx() as db:
-            cursor = db.execute(f"INSERT INTO jobs ({columns}) VALUES ({marks})", tuple(fields.values()))  # noqa: S608
+            cursor = db.execute(
+                f"INSERT INTO jobs ({columns}) VALUES ({marks})", tuple(fields.values())
+            )
             job_id = cursor.lastrowid
         assert job_id is not None
         return self.get(job_id)
@@ -239,7 +238,7 @@ class Journal:
         marks = ", ".join("?" for _ in states)
         with self._tx() as db:
             cursor = db.execute(
-                f"UPDATE jobs SET {assignments} WHERE id = ? AND state IN ({marks})",  # noqa: S608
+                f"UPDATE jobs SET {assignments} WHERE id = ? AND state IN ({marks})",
                 (*fields.values(), job_id, *(s.value for s in states)),
             )
             if cursor.rowcount != 1:
@@ -361,25 +360,22 @@ class Journal:
 
     # -- deliberate re-runs (`floradrop retry`) ---------------------------------------------
 
-    def add_retry_request(self, content_hash: str, folder: str) -> None:
+    def add_retry_request(self, path: str) -> None:
+        """The next time the file at ``path`` settles, run it again even if it was done."""
         with self._tx() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO retry_requests VALUES (?, ?, ?)",
-                (content_hash, folder, time.time()),
-            )
+            db.execute("INSERT OR REPLACE INTO retry_requests VALUES (?, ?)", (path, time.time()))
 
-    def take_retry_request(self, content_hash: str, folder: str) -> bool:
-        """Consume the re-run request for this content in this folder, if there is one."""
+    def take_retry_request(self, path: str) -> bool:
+        """Consume the re-run request for ``path``, if there is one."""
         with self._tx() as db:
-            cursor = db.execute(
-                "DELETE FROM retry_requests WHERE content_hash = ? AND folder = ?",
-                (content_hash, folder),
-            )
+            cursor = db.execute("DELETE FROM retry_requests WHERE path = ?", (path,))
             return cursor.rowcount > 0
 
     # -- fixed assets (a `path` binding uploaded once, reused while unchanged) -----------------
 
-    def fixed_asset(self, path: str, content_hash: str, workspace_id: str) -> Mapping[str, Any] | None:
+    def fixed_asset(
+        self, path: str, content_hash: str, workspace_id: str
+    ) -> Mapping[str, Any] | None:
         with self._lock:
             row = self._db.execute(
                 "SELECT asset_id, url FROM fixed_assets WHERE path = ? AND content_hash = ? "

@@ -67,9 +67,7 @@ def setup_logging(
     logger.remove()
     logger.configure(patcher=_patch, extra={"tag": ""})
     if foreground:
-        logger.add(
-            sys.stderr, level=level, format=_STDERR_FORMAT, backtrace=False, diagnose=False
-        )
+        logger.add(sys.stderr, level=level, format=_STDERR_FORMAT, backtrace=False, diagnose=False)
     log_file: Path | None = None
     if log_dir is not None:
         log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -43,7 +43,7 @@ class _CommandModule(Protocol):
 
 
 def _load(verb: str) -> _CommandModule:
-    module: _CommandModule = importlib.import_module(COMMANDS[verb][0])  # type: ignore[assignment]
+    module: _CommandModule = importlib.import_module(COMMANDS[verb][0])
     return module
 
 
@@ -58,7 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"floradrop {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="COMMAND", required=True)
     for verb, (_module, help_text) in COMMANDS.items():
-        cmd = sub.add_parser(verb, help=help_text, description=help_text[:1].upper() + help_text[1:] + ".")
+        cmd = sub.add_parser(
+            verb, help=help_text, description=help_text[:1].upper() + help_text[1:] + "."
+        )
         _load(verb).configure(cmd, verb)
     return parser
 

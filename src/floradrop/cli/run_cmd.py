@@ -1,15 +1,319 @@
-"""Placeholder: this verb is being built (see the open issues)."""
+"""``floradrop run``: the daemon.
+
+Holds the single-instance lock, serves the control channel, runs the engine in the background
+and the tray (when there is one) on the main thread. SIGTERM, SIGINT, logout and the tray's
+Quit all stop intake, let what is mid-write finish, and exit; unfinished jobs resume at the next
+start. ``--once`` processes what is there and exits; ``--dry-run`` only shows what would happen.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
+import socket
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from floradrop.errors import FloradropError
+from floradrop.cli._common import add_config_option, load, make_client
+
+if TYPE_CHECKING:
+    from floradrop.config import Config
+    from floradrop.engine import Engine
 
 
 def configure(parser: argparse.ArgumentParser, verb: str) -> None:
-    del parser, verb
+    add_config_option(parser)
+    parser.add_argument("--headless", action="store_true", help="run without a tray icon")
+    parser.add_argument(
+        "--once",
+        action="store_true",
+        help="process the files already in the folders, wait for them, print a summary and exit "
+        "(0 if every file succeeded)",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="show what each file would do and cost; uploads nothing, changes nothing",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+
+
+def sd_notify(message: str) -> None:
+    """Tell systemd (Type=notify) about readiness/stopping, when run under it."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address or os.name != "posix":
+        return
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.connect(address)
+            sock.sendall(message.encode())
+    except OSError:
+        pass
 
 
 def run(args: argparse.Namespace) -> int:
-    raise FloradropError(f"'floradrop {args.verb}' is not built yet.")
+    from floradrop import logs
+    from floradrop.errors import ExitCode
+
+    config = load(args)
+    log_file = logs.setup_logging(
+        log_dir=config.daemon.log_dir,
+        level="DEBUG" if args.verbose else config.daemon.log_level,
+        foreground=True,
+    )
+    if args.dry_run:
+        return dry_run(config)
+    from floradrop.instance import InstanceLock
+
+    lock = InstanceLock(config.daemon.state_dir)
+    lock.acquire()
+    try:
+        return _run_locked(args, config, lock, log_file)
+    except KeyboardInterrupt:
+        return int(ExitCode.INTERRUPTED)
+    finally:
+        lock.release()
+
+
+def _run_locked(args: argparse.Namespace, config: Config, lock: Any, log_file: Path | None) -> int:
+    from loguru import logger
+
+    from floradrop import control
+    from floradrop.config import ConfigWatcher
+    from floradrop.engine import Engine
+    from floradrop.errors import FloradropError
+    from floradrop.flora.errors import NetworkError
+    from floradrop.instance import new_info
+
+    def client_factory() -> Any:
+        return make_client(engine.config)
+
+    engine = Engine(
+        config, client=make_client(config), client_factory=client_factory, log_file=log_file
+    )
+    try:
+        engine.connect()
+    except NetworkError as exc:
+        logger.warning("FLORA cannot be reached ({}); starting offline, will retry", exc.message)
+        engine.live.offline = True
+    if config.source is not None:
+        watcher = ConfigWatcher(
+            config.source,
+            engine.apply_config,
+            lambda exc: _config_problem(engine, exc),
+            current=config,
+        )
+        engine.set_config_check(watcher.check)
+
+    stop = threading.Event()
+
+    def handle(request: dict[str, Any]) -> dict[str, Any]:
+        command = request.get("command")
+        try:
+            if command == "status":
+                return {"ok": True, "snapshot": engine.snapshot().to_json()}
+            if command == "pause":
+                engine.pause()
+            elif command == "resume":
+                engine.resume()
+            elif command == "reload":
+                engine.apply_config(load(args))
+            elif command == "retry":
+                return {"ok": True, "message": engine.retry(Path(request["path"]))}
+            elif command == "quit":
+                stop.set()
+            else:
+                return {"ok": False, "error": f"unknown command {command!r}"}
+        except FloradropError as exc:
+            return {"ok": False, "error": exc.describe()}
+        return {"ok": True}
+
+    tray = None if args.once else _make_tray(args, config, engine, stop)
+    engine.live.tray_warning = getattr(tray, "warning", None) if tray else None
+    server = control.ControlServer(config.daemon.state_dir, handle)
+    address = server.start()
+    tray_label = "headless" if tray is None else f"tray ({getattr(tray, 'backend', 'pystray')})"
+    lock.publish(new_info(config.source, address, tray_label))
+    _install_signal_handlers(stop, tray)
+
+    engine.start()
+    sd_notify("READY=1")
+    try:
+        if args.once:
+            return _wait_once(engine, stop)
+        if tray is not None:
+            tray.run()  # owns the main thread until Quit / stop()
+        else:
+            while not stop.wait(0.5):
+                pass
+        return 0
+    finally:
+        sd_notify("STOPPING=1")
+        logger.info("stopping ...")
+        server.stop()
+        engine.stop()
+        engine.client.close()
+        engine.journal.close()
+
+
+def _config_problem(engine: Engine, exc: Exception) -> None:
+    from loguru import logger
+
+    from floradrop.errors import FloradropError
+
+    message = exc.describe() if isinstance(exc, FloradropError) else str(exc)
+    engine.live.config_problem = "the edited config has errors; the last good one is in use"
+    logger.error("{}", message)
+
+
+def _install_signal_handlers(stop: threading.Event, tray: Any) -> None:
+    def on_signal(signum: int, _frame: object) -> None:
+        stop.set()
+        if tray is not None:
+            tray.stop()
+
+    for name in ("SIGTERM", "SIGINT", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), on_signal)
+
+
+def _make_tray(
+    args: argparse.Namespace, config: Config, engine: Engine, stop: threading.Event
+) -> Any:
+    """The tray, or None (headless) with one log line saying why."""
+    from loguru import logger
+
+    headless = args.headless or config.daemon.headless
+    try:
+        from floradrop.tray import TrayApp, tray_available
+    except ImportError:  # the tray package is not built (yet)
+        logger.info("running without a tray icon: the tray is not available in this build")
+        return None
+    available, reason = tray_available(headless)
+    if not available:
+        logger.info("running without a tray icon: {}", reason)
+        return None
+
+    class Actions:
+        def pause(self) -> None:
+            engine.pause()
+
+        def resume(self) -> None:
+            engine.resume()
+
+        def reload_config(self) -> None:
+            engine.apply_config(load(args))
+
+        def quit(self) -> None:
+            stop.set()
+            tray_app.stop()
+
+        def set_start_at_login(self, enabled: bool) -> None:
+            from floradrop.service import backend_for
+
+            backend = backend_for(headless=False, config_file=config.source)
+            if enabled:
+                backend.install()
+            else:
+                backend.uninstall()
+            engine.service_installed = backend.status().installed
+
+    try:
+        from floradrop.service import is_installed
+
+        engine.service_installed = is_installed()
+    except Exception:
+        engine.service_installed = None
+    tray_app = TrayApp(
+        engine.snapshot,
+        Actions(),
+        notifications=config.daemon.notifications,
+        config_file=config.source,
+        log_file=engine.log_file,
+    )
+
+    def watch_stop() -> None:
+        stop.wait()
+        tray_app.stop()
+
+    threading.Thread(target=watch_stop, name="floradrop-tray-stop", daemon=True).start()
+    if tray_app.warning:
+        logger.warning("{}", tray_app.warning)
+    return tray_app
+
+
+def _wait_once(engine: Engine, stop: threading.Event) -> int:
+    """``--once``: wait until every file is done (or nothing more can happen), then summarise."""
+    from floradrop.status import JobState
+
+    stable = 0
+    while not stop.wait(0.2):
+        if engine.idle():
+            stable += 1
+            if stable >= 3:  # idle across consecutive checks: intake has nothing in flight either
+                break
+        else:
+            stable = 0
+    snapshot = engine.snapshot()
+    counts: dict[str, int] = {}
+    for folder in snapshot.folders:
+        for state, n in folder.counts.items():
+            counts[state] = counts.get(state, 0) + n
+    done, failed = counts.get(JobState.DONE.value, 0), counts.get(JobState.FAILED.value, 0)
+    unfinished = sum(n for s, n in counts.items() if not JobState(s).terminal)
+    print(
+        f"floradrop: {done} done, {failed} failed, {counts.get('duplicate', 0)} duplicate(s), "
+        f"{unfinished} unfinished; ${snapshot.spend_today_usd:.2f} spent today",
+        file=sys.stderr,
+    )
+    if snapshot.attention is not None and snapshot.attention.kind.value in {"auth", "credits"}:
+        print(f"floradrop: {snapshot.attention.message}", file=sys.stderr)
+    return 0 if not failed and not unfinished and not stop.is_set() else 1
+
+
+def dry_run(config: Config) -> int:
+    """Show what every file in the folders would do and cost. Uploads nothing."""
+    from floradrop.flora.errors import NotFoundError
+    from floradrop.pipeline import decide
+
+    client = make_client(config)
+    techniques: dict[str, Any] = {}
+    total = 0.0
+    count = 0
+    try:
+        for folder in config.folders:
+            print(f"{folder.name} ({folder.path}):")
+            if not folder.path.is_dir():
+                print("  (folder does not exist yet)")
+                continue
+            files = sorted(folder.path.rglob("*") if folder.recursive else folder.path.iterdir())
+            for path in files:
+                if not path.is_file() or path.is_symlink():
+                    continue
+                rel = path.relative_to(folder.path)
+                reason = decide.ignore_reason(rel, folder)
+                rule = None if reason else decide.choose_rule(rel, folder)
+                if reason or rule is None:
+                    print(f"  {rel}: skipped ({reason or 'no rule matches'})")
+                    continue
+                if rule.technique not in techniques:
+                    try:
+                        techniques[rule.technique] = client.get_technique(rule.technique)
+                    except NotFoundError:
+                        techniques[rule.technique] = None
+                technique = techniques[rule.technique]
+                if technique is None:
+                    print(f"  {rel}: technique {rule.technique} does not exist")
+                    continue
+                total += technique.run_cost
+                count += 1
+                print(f"  {rel}: {rule.technique} -> {folder.outputs} (${technique.run_cost:.2f})")
+    finally:
+        client.close()
+    print(f"{count} file(s) would run, ${total:.2f} in all. Nothing was uploaded.")
+    return 0

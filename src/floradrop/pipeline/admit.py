@@ -92,11 +92,14 @@ def admit(
     if reason:
         return Admission(Outcome.IGNORED, reason)
 
+    retry_requested = journal.take_retry_request(str(path))
     for job in journal.find_by_source(str(path)):
+        if retry_requested:
+            break
         unchanged = job.size == size and job.mtime_ns == mtime_ns
-        if unchanged and (not job.state.terminal or folder.after == "keep"):
-            if job.state not in {JobState.FAILED, JobState.CANCELLED}:
-                return Admission(Outcome.KNOWN, f"already job {job.id} ({job.state})", job)
+        live = not job.state.terminal or folder.after == "keep"
+        if unchanged and live and job.state not in {JobState.FAILED, JobState.CANCELLED}:
+            return Admission(Outcome.KNOWN, f"already job {job.id} ({job.state})", job)
 
     rules = folder.effective_rules()
     rule = decide.choose_rule(rel, folder)
@@ -112,7 +115,6 @@ def admit(
         j for j in journal.find_by_key(key) if j.state not in {JobState.FAILED, JobState.CANCELLED}
     ]
     attempt = max((j.attempt for j in journal.find_by_key(key)), default=-1) + 1
-    retry_requested = journal.take_retry_request(content_hash, str(folder.path))
     fields = {
         "job_key": key,
         "attempt": attempt,

@@ -110,7 +110,11 @@ def fetch_outputs(job: Job, run: Run, ctx: FetchContext) -> Job:
                 result = ctx.client.download(output.url, temp, max_bytes=MAX_OUTPUT_BYTES)
                 content_type = result.content_type
             name = output_name(
-                stem, ctx.technique_label, index, len(run.outputs), extension_for(output, content_type)
+                stem,
+                ctx.technique_label,
+                index,
+                len(run.outputs),
+                extension_for(output, content_type),
             )
             record.update(
                 status="planned",
@@ -138,7 +142,11 @@ def provenance(job: Job, run: Run, output: RunOutput, record: dict[str, Any]) ->
     media_inputs = {k: v.get("asset_id") for k, v in job.assets.items()}
     inputs = [
         {"id": i["id"], "type": i["type"]}
-        | ({"value": i["value"]} if i["type"] == "text" else {"asset_id": media_inputs.get(i["id"])})
+        | (
+            {"value": i["value"]}
+            if i["type"] == "text"
+            else {"asset_id": media_inputs.get(i["id"])}
+        )
         for i in job.inputs
     ]
     document = {

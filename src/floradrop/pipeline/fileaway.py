@@ -99,7 +99,9 @@ def error_report(job: Job, failure: Failure) -> str:
     name = Path(job.rel_path).name
     lines = [f"floradrop could not process {name}", "", f"What happened: {failure.message}"]
     if failure.code or failure.flora_message:
-        lines.append(f"FLORA error:   {failure.code or '-'}: {failure.flora_message or ''}".rstrip())
+        lines.append(
+            f"FLORA error:   {failure.code or '-'}: {failure.flora_message or ''}".rstrip()
+        )
     if job.run_id:
         lines.append(f"Run id:        {job.run_id}")
     lines.append(f"Technique:     {job.technique}")

@@ -35,14 +35,18 @@ class Poller:
         for run_id, job in wanted.items():
             if job.id in found:
                 continue
-            found[job.id] = self.client.get_run(run_id, technique=job.technique, poll_url=job.poll_url)
+            found[job.id] = self.client.get_run(
+                run_id, technique=job.technique, poll_url=job.poll_url
+            )
         return found
 
     def _from_list(self, wanted: dict[str, Job]) -> dict[int, Run]:
         oldest = min((j.submit_started_at or 0.0) for j in wanted.values()) - 120.0
         found: dict[int, Run] = {}
         pages = 0
-        for index, run in enumerate(self.client.iter_technique_runs(workspace_id=self.workspace_id)):
+        for index, run in enumerate(
+            self.client.iter_technique_runs(workspace_id=self.workspace_id)
+        ):
             job = wanted.get(run.run_id)
             if job is not None:
                 found[job.id] = run

@@ -37,7 +37,7 @@ _SKEW_SECONDS = 120.0
 _LOOKUP_GIVE_UP_SECONDS = 15 * 60.0
 
 
-class RunUnknown(JobError):
+class RunUnknownError(JobError):
     title = "Run started, but its id is unknown"
 
 
@@ -104,11 +104,11 @@ class Submitter:
             run = self.client.start_run(job.technique, inputs, idempotency_key=job.idempotency_key)
         except IdempotencyDuplicateError:
             log.info("the run for this job already exists (idempotency duplicate); looking it up")
-            run = self._find_run(job, technique)
-            if run is None:
+            found = self._find_run(job, technique)
+            if found is None:
                 waited = time.time() - (job.submit_started_at or time.time())
                 if waited > _LOOKUP_GIVE_UP_SECONDS:
-                    raise RunUnknown(
+                    raise RunUnknownError(
                         "FLORA says this file's run was already started, but it could not be "
                         "found in the run list.",
                         hint="look for it in the FLORA app before retrying: a retry is a new, "
@@ -118,7 +118,7 @@ class Submitter:
                     "the run exists but is not listed yet; will look again",
                     hint="nothing to do",
                 ) from None
-            return self._adopt(job, run, "found after idempotency duplicate")
+            return self._adopt(job, found, "found after idempotency duplicate")
         return self._adopt(job, run, "created")
 
     def _adopt(self, job: Job, run: Run, how: str) -> Job:

@@ -52,7 +52,9 @@ def read_text_input(path: Path, what: str) -> str:
     except FileNotFoundError:
         raise
     except OSError as exc:
-        raise JobError(f"cannot read {what} {path}: {exc.strerror}", hint="check its permissions") from exc
+        raise JobError(
+            f"cannot read {what} {path}: {exc.strerror}", hint="check its permissions"
+        ) from exc
     if len(data) > MAX_TEXT_BYTES:
         raise JobError(
             f"{what} {path.name} is {len(data):,} bytes; text inputs are limited to "
@@ -66,7 +68,9 @@ def read_text_input(path: Path, what: str) -> str:
             f"{what} {path.name} is not UTF-8 text.", hint="save it as UTF-8 and drop it again"
         ) from exc
     if not text:
-        raise JobError(f"{what} {path.name} is empty.", hint="write the text into it and drop it again")
+        raise JobError(
+            f"{what} {path.name} is empty.", hint="write the text into it and drop it again"
+        )
     return text
 
 
@@ -77,7 +81,9 @@ def _check_unchanged(job: Job) -> None:
     except FileNotFoundError:
         raise SourceGone(f"{source.name} was removed before it was uploaded") from None
     if stat.st_size != job.size or stat.st_mtime_ns != job.mtime_ns:
-        raise SourceGone(f"{source.name} changed before it was uploaded; the new version is a new job")
+        raise SourceGone(
+            f"{source.name} changed before it was uploaded; the new version is a new job"
+        )
 
 
 def build_inputs(
@@ -167,5 +173,7 @@ def _fixed_asset(path: Path, ctx: UploadContext, job: Job) -> str:
     key = f"fd-fixed-{digest[:24]}-{uuid.uuid4().hex[:8]}"
     logger.bind(job=job.id).info("uploading fixed input {}", path.name)
     asset = ctx.client.upload_file(path, workspace_id=ctx.workspace_id, idempotency_key=key)
-    ctx.journal.remember_fixed_asset(str(path), digest, ctx.workspace_id, asset.asset_id, asset.url or "")
+    ctx.journal.remember_fixed_asset(
+        str(path), digest, ctx.workspace_id, asset.asset_id, asset.url or ""
+    )
     return asset.url or ""

@@ -1,0 +1,972 @@
+"""The engine: runs the pipeline stages on named threads and owns the error policy.
+
+Threads (all named, stopped and joined in order by :meth:`Engine.stop`):
+
+* the intake (``pipeline.watch`` / ``pipeline.settle``) reports settled files;
+* ``floradrop-admit`` turns each into a journaled job (``pipeline.admit``);
+* ``floradrop-scheduler`` decides what runs next: it admits waiting jobs within the upload and
+  run limits and the budgets, starts poll cycles, and probes the API while offline or blocked;
+* ``floradrop-upload-*`` workers upload and submit, ``floradrop-fetch-*`` workers fetch and file
+  away, ``floradrop-poll`` polls.
+
+Error policy, at the worker boundary (GUIDE.md): transient errors back off and keep the job
+queued; losing the network pauses intake until a probe succeeds; a rejected key or exhausted
+credits pause submission until fixed; a per-job error sends the file to the failed folder with
+a report. No job is ever marked failed because of the network, the key or the credits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from loguru import logger
+
+from floradrop.config import Config, FolderConfig, Rule
+from floradrop.errors import ConfigError, FatalError, FloradropError, JobError, TransientError
+from floradrop.files import clean_temp_files
+from floradrop.flora.client import FloraClient
+from floradrop.flora.errors import (
+    AuthenticationError,
+    InsufficientCreditsError,
+    NetworkError,
+    NotFoundError,
+    PermissionDeniedError,
+    ValidationError,
+)
+from floradrop.flora.models import Run, Technique
+from floradrop.journal import Job, Journal, StaleTransition, start_of_today, today
+from floradrop.pipeline import decide
+from floradrop.pipeline.admit import Outcome, admit
+from floradrop.pipeline.fetch import FetchContext, fetch_outputs
+from floradrop.pipeline.fileaway import Failure, file_done, file_duplicate, file_failed
+from floradrop.pipeline.poll import Poller
+from floradrop.pipeline.submit import Submitter
+from floradrop.pipeline.upload import SidecarNotYet, SourceGone, UploadContext, build_inputs
+from floradrop.pipeline.watch import Intake, ReadyFile, WatchSpec
+from floradrop.status import (
+    ACTIVE_STATES,
+    Attention,
+    AttentionKind,
+    FolderStatus,
+    JobState,
+    RecentItem,
+    Snapshot,
+)
+
+JOURNAL_NAME = "journal.sqlite3"
+SIDECAR_WAIT_SECONDS = 30.0  # how long a file waits for its sidecar (e.g. photo.txt) to arrive
+FAILED_ATTENTION_SECONDS = 3600.0  # a failure keeps the icon in "needs attention" this long
+_MAX_FETCH_ATTEMPTS = 8
+
+# Run error codes FLORA documents as "change the input" (REFERENCE.md §9.3).
+_CHANGE_INPUT = (
+    "MODERATED",
+    "REFUSAL",
+    "SAFETY",
+    "INPUT_VALIDATION",
+    "INVALID_PARAMS",
+    "INVALID_URL",
+)
+_TRANSIENT = (
+    "TIMEOUT",
+    "PROVIDER",
+    "GENERIC",
+    "FAILED_TO",
+    "SERVER",
+    "QUEUE",
+    "NO_RESULT",
+    "DOWNSTREAM",
+)
+
+
+def journal_path(config: Config) -> Path:
+    return config.daemon.state_dir / JOURNAL_NAME
+
+
+def run_failure_hint(code: str | None, message: str | None) -> str:
+    """What a person should do about a run that FLORA reports as failed."""
+    text = f"{code or ''} {message or ''}".upper()
+    if any(word in text for word in ("SAFETY", "MODERAT", "POLICY", "REFUS")) or any(
+        c in text for c in _CHANGE_INPUT
+    ):
+        return "FLORA refused this input; change the file (or its prompt) and drop it again."
+    if text.startswith(("BILLING", "GENERATION_NOT_PAID")) or "ENTITLEMENT" in text:
+        return "check your FLORA plan and billing, then retry with 'floradrop retry'."
+    if any(c in text for c in _TRANSIENT):
+        return "this looks temporary on FLORA's side; retry later with 'floradrop retry'."
+    return "check the file and the technique in the FLORA app; 'floradrop retry' runs it again."
+
+
+@dataclass
+class Live:
+    """What only a running engine knows (the rest of the status comes from the journal)."""
+
+    offline: bool = False
+    blocked: Attention | None = None
+    config_problem: str | None = None
+    last_error: str | None = None
+    progress: dict[int, float] = field(default_factory=dict)
+    tray_warning: str | None = None
+
+
+def build_snapshot(
+    config: Config,
+    journal: Journal,
+    *,
+    live: Live | None = None,
+    daemon_running: bool = False,
+    log_file: Path | None = None,
+    service_installed: bool | None = None,
+) -> Snapshot:
+    """The status snapshot, from the journal plus (when the daemon runs) its live state."""
+    counts = journal.counts()
+    live = live or Live()
+    progress_by_folder: dict[str, list[float]] = {}
+    if live.progress:
+        for job in journal.jobs([JobState.RUNNING]):
+            progress_by_folder.setdefault(job.folder, []).append(
+                live.progress.get(job.id, job.progress)
+            )
+    folders = tuple(
+        FolderStatus(
+            name=f.name,
+            path=f.path,
+            outputs=f.outputs,
+            done=f.done,
+            failed=f.failed,
+            technique=", ".join(dict.fromkeys(r.technique for r in f.effective_rules())),
+            counts=dict(counts.get(str(f.path), {})),
+            progress=tuple(progress_by_folder.get(str(f.path), ())),
+        )
+        for f in config.folders
+    )
+
+    def total(states: Iterable[JobState]) -> int:
+        return sum(c.get(s.value, 0) for c in counts.values() for s in states)
+
+    midnight = start_of_today()
+    failed_today = journal.finished_since(midnight, JobState.FAILED)
+    held = total([JobState.HELD])
+    attention = live.blocked
+    if attention is None and live.offline:
+        attention = Attention(
+            AttentionKind.OFFLINE,
+            "FLORA cannot be reached; work resumes by itself when it can.",
+            "check the network connection",
+        )
+    if attention is None and live.config_problem:
+        attention = Attention(AttentionKind.CONFIG, live.config_problem, "fix the config file")
+    if attention is None and held:
+        attention = Attention(
+            AttentionKind.BUDGET,
+            f"{held} file(s) wait for budget.",
+            "raise daily_budget_usd / budget_usd in the config, or wait until tomorrow",
+        )
+    recent_failures = tuple(
+        RecentItem(
+            Path(j.report_path or j.source_path), f"{j.name}: {j.error_message}", j.finished_at or 0
+        )
+        for j in journal.jobs([JobState.FAILED], limit=10, newest_first=True)
+    )
+    if (
+        attention is None
+        and recent_failures
+        and recent_failures[0].at > time.time() - FAILED_ATTENTION_SECONDS
+    ):
+        attention = Attention(
+            AttentionKind.FAILED_JOB,
+            f"{failed_today or 1} file(s) failed; see the failed folder.",
+            "open the error report next to the file",
+        )
+    results: list[RecentItem] = []
+    for job in journal.jobs([JobState.DONE], limit=10, newest_first=True):
+        for output in job.outputs:
+            if output.get("path"):
+                results.append(
+                    RecentItem(
+                        Path(output["path"]), Path(output["path"]).name, job.finished_at or 0
+                    )
+                )
+    return Snapshot(
+        paused=journal.paused,
+        daemon_running=daemon_running,
+        folders=folders,
+        running=total(ACTIVE_STATES),
+        queued=total([JobState.WAITING]),
+        held=held,
+        done_today=journal.finished_since(midnight, JobState.DONE),
+        failed_today=failed_today,
+        spend_today_usd=journal.spend(today()),
+        offline=live.offline,
+        attention=attention,
+        recent_results=tuple(results[:10]),
+        recent_failures=recent_failures,
+        last_error=live.last_error,
+        tray_warning=live.tray_warning,
+        config_file=config.source,
+        log_file=log_file,
+        service_installed=service_installed,
+    )
+
+
+class Engine:
+    """One daemon's worth of floradrop: watches, decides, runs, files away."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        client: FloraClient,
+        journal: Journal | None = None,
+        client_factory: Callable[[], FloraClient] | None = None,
+        log_file: Path | None = None,
+    ) -> None:
+        self.config = config
+        self.client = client
+        self.journal = journal or Journal(journal_path(config))
+        self._client_factory = client_factory
+        self.log_file = log_file
+        self.live = Live()
+        self.workspace_id = config.flora.workspace_id or ""
+        self.techniques: dict[str, Technique] = {}
+        self.connected = False
+        self.service_installed: bool | None = None
+
+        self._paused = self.journal.paused
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._ready: queue.Queue[ReadyFile | None] = queue.Queue()
+        self._admitting = False
+        self._inflight: set[int] = set()
+        self._inflight_lock = threading.Lock()
+        self._not_before: dict[int, float] = {}
+        self._attempts: dict[int, int] = {}
+        self._poll_busy = False
+        self._next_poll = 0.0
+        self._next_probe = 0.0
+        self._probe_delay = 2.0
+        self._trial = False  # after a credits block: let one job through before the rest
+        self._snapshot_cache: tuple[float, Snapshot] | None = None
+        self._threads: list[threading.Thread] = []
+        self._intake: Intake | None = None
+        self._uploads: ThreadPoolExecutor | None = None
+        self._fetches: ThreadPoolExecutor | None = None
+        self._polls: ThreadPoolExecutor | None = None
+        self._submitter: Submitter | None = None
+        self._poller: Poller | None = None
+        self._config_check: Callable[[], object] | None = None
+        self.on_change: Callable[[], None] | None = None
+
+    # -- set-up -------------------------------------------------------------------------------
+
+    @property
+    def folders(self) -> dict[str, FolderConfig]:
+        return {str(f.path): f for f in self.config.folders}
+
+    def connect(self) -> None:
+        """Resolve the workspace and every rule's technique; validate rules against schemas.
+
+        Raises ConfigError for a config that cannot work (unknown technique, input that cannot
+        be bound, ambiguous workspace), the API's errors for a bad key, NetworkError offline.
+        """
+        if not self.workspace_id:
+            workspaces = self.client.list_workspaces()
+            if len(workspaces) != 1:
+                names = ", ".join(f"{w.workspace_id} ({w.name})" for w in workspaces) or "none"
+                raise ConfigError(
+                    f"this API key has {len(workspaces)} workspaces: {names}.",
+                    hint="set [flora] workspace_id in the config to the one runs should bill",
+                )
+            self.workspace_id = workspaces[0].workspace_id
+        self.techniques = self._load_techniques(self.config)
+        self._submitter = Submitter(self.client, self.journal, self.workspace_id)
+        self._poller = Poller(self.client, self.workspace_id)
+        self.connected = True
+        self.live.offline = False
+
+    def _load_techniques(self, config: Config) -> dict[str, Technique]:
+        wanted = {r.technique for f in config.folders for r in f.effective_rules()}
+        present: dict[str, Technique] = {}
+        for slug in sorted(wanted):
+            known = self.techniques.get(slug)
+            if known is not None:
+                present[slug] = known
+                continue
+            with contextlib.suppress(NotFoundError):  # validate_rules reports unknown slugs
+                present[slug] = self.client.get_technique(slug)
+        problems: list[str] = []
+        for folder in config.folders:
+            problems.extend(str(p) for p in decide.validate_rules(folder, present))
+        if problems:
+            raise ConfigError(
+                "the config does not fit the techniques:\n  " + "\n  ".join(problems),
+                hint="fix the rules in "
+                + (str(config.source) if config.source else "the config")
+                + " ('floradrop techniques show SLUG' lists a technique's inputs)",
+            )
+        return present
+
+    def _prepare_folders(self) -> None:
+        for folder in self.config.folders:
+            for directory in (folder.path, folder.outputs, folder.done, folder.failed):
+                if not directory.parent.exists():
+                    raise ConfigError(
+                        f"the folder {directory} cannot be created: "
+                        f"{directory.parent} does not exist.",
+                        hint="create it, or fix the path in the config",
+                    )
+                directory.mkdir(exist_ok=True)
+                clean_temp_files(directory)
+
+    def _watch_specs(self) -> list[WatchSpec]:
+        specs = []
+        for folder in self.config.folders:
+            specs.append(
+                WatchSpec(
+                    key=str(folder.path),
+                    path=folder.path,
+                    recursive=folder.recursive,
+                    polling=folder.observer == "polling",
+                    exclude=(folder.outputs, folder.done, folder.failed),
+                    is_ignored=lambda rel, f=folder: decide.ignore_reason(rel, f) is not None,
+                )
+            )
+        return specs
+
+    def start(self) -> None:
+        """Start every thread. :meth:`connect` may have failed offline: the scheduler retries."""
+        self._prepare_folders()
+        self._recover()
+        d = self.config.daemon
+        self._uploads = ThreadPoolExecutor(
+            d.max_concurrent_uploads, thread_name_prefix="floradrop-upload"
+        )
+        self._fetches = ThreadPoolExecutor(
+            max(2, d.max_concurrent_uploads), thread_name_prefix="floradrop-fetch"
+        )
+        self._polls = ThreadPoolExecutor(1, thread_name_prefix="floradrop-poll")
+        for name, target in (
+            ("floradrop-admit", self._admit_loop),
+            ("floradrop-scheduler", self._schedule_loop),
+        ):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        self._intake = Intake(
+            self._watch_specs(),
+            self._on_ready,
+            settle_seconds=d.settle_seconds,
+            rescan_seconds=d.rescan_seconds,
+            on_problem=self._on_intake_problem,
+        )
+        self._intake.start()
+        logger.info(
+            "watching {} folder(s); {} job(s) to resume",
+            len(self.config.folders),
+            self._unfinished(),
+        )
+
+    def _recover(self) -> None:
+        """Jobs a previous process left mid-way resume from their last durable state."""
+        for job in self.journal.jobs([JobState.UPLOADING]):
+            self.journal.transition(job.id, JobState.UPLOADING, JobState.WAITING)
+        resumed = self.journal.jobs(ACTIVE_STATES)
+        if resumed:
+            logger.info("resuming {} job(s) from the journal", len(resumed))
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """Stop intake, let workers finish what they are writing, persist, join every thread."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        self._wake.set()
+        if self._intake is not None:
+            self._intake.stop()
+        self._ready.put(None)
+        for thread in self._threads:
+            thread.join(timeout)
+        for pool in (self._uploads, self._fetches, self._polls):
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+        logger.info("stopped; {} job(s) will resume at the next start", self._unfinished())
+
+    def _unfinished(self) -> int:
+        return sum(1 for _ in self.journal.jobs([s for s in JobState if not s.terminal]))
+
+    # -- control (tray, CLI) ------------------------------------------------------------------
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def pause(self) -> None:
+        self.journal.set_paused(True)
+        self._paused = True
+        logger.info("paused: no new uploads or runs; running ones finish")
+        self._changed()
+
+    def resume(self) -> None:
+        self.journal.set_paused(False)
+        self._paused = False
+        if self.live.blocked is not None:
+            logger.info("resume: trying again after '{}'", self.live.blocked.message)
+            self.live.blocked = None
+            self._next_probe = 0.0
+        logger.info("resumed")
+        self._changed()
+
+    def request_rescan(self) -> None:
+        if self._intake is not None:
+            self._intake.rescan()
+
+    def set_config_check(self, check: Callable[[], object]) -> None:
+        """A callable the scheduler runs every few seconds (the config file watcher)."""
+        self._config_check = check
+
+    def apply_config(self, config: Config) -> None:
+        """Hot reload: validate against the API, then swap; a bad config keeps the old one."""
+        try:
+            techniques = self._load_techniques(config) if self.connected else {}
+        except FloradropError as exc:
+            self.live.config_problem = f"config not applied: {exc.message}"
+            logger.error("{}", exc.describe())
+            self._changed()
+            return
+        for folder in config.folders:
+            for directory in (folder.path, folder.outputs, folder.done, folder.failed):
+                with contextlib.suppress(OSError):
+                    directory.mkdir(exist_ok=True)
+        self.config = config
+        if techniques:
+            self.techniques = techniques
+        self.live.config_problem = None
+        if self._intake is not None:
+            self._intake.update_specs(self._watch_specs())
+        logger.info("config reloaded from {}", config.source)
+        self._changed()
+
+    def retry(self, path: Path) -> str:
+        """Ask for a deliberate re-run of ``path`` (see ``floradrop retry``)."""
+        from floradrop.retry import request_retry
+
+        message = request_retry(self.config, self.journal, path)
+        if self._intake is not None:
+            self._intake.forget(path)
+        self.request_rescan()
+        return message
+
+    def snapshot(self) -> Snapshot:
+        now = time.monotonic()
+        cached = self._snapshot_cache
+        if cached is not None and now - cached[0] < 0.2:
+            return cached[1]
+        snap = build_snapshot(
+            self.config,
+            self.journal,
+            live=self.live,
+            daemon_running=True,
+            log_file=self.log_file,
+            service_installed=self.service_installed,
+        )
+        self._snapshot_cache = (now, snap)
+        return snap
+
+    def _changed(self) -> None:
+        self._snapshot_cache = None
+        self._wake.set()
+        if self.on_change is not None:
+            with contextlib.suppress(Exception):
+                self.on_change()
+
+    def idle(self) -> bool:
+        """Nothing left that can make progress (used by ``run --once``)."""
+        if not self._ready.empty() or self._admitting:
+            return False
+        if self._intake is not None and self._intake.pending:
+            return False
+        if self._inflight:
+            return False
+        waiting = self.journal.jobs(
+            [s for s in JobState if not s.terminal and s is not JobState.HELD]
+        )
+        if not waiting:
+            return True
+        return self.live.blocked is not None
+
+    # -- intake and admission -------------------------------------------------------------------
+
+    def _on_ready(self, ready: ReadyFile) -> None:
+        self._ready.put(ready)
+
+    def _on_intake_problem(self, message: str, path: Path | None) -> None:
+        logger.warning("{}{}", message, f" ({path})" if path else "")
+
+    def _admit_loop(self) -> None:
+        while not self._stop.is_set():
+            item = self._ready.get()
+            if item is None:
+                return
+            self._admitting = True
+            try:
+                self._admit(item)
+            except Exception as exc:
+                logger.opt(exception=exc).error("could not admit {}", item.path)
+            finally:
+                self._admitting = False
+
+    def _admit(self, ready: ReadyFile) -> None:
+        folder = self.folders.get(ready.key)
+        if folder is None:
+            return
+        try:
+            result = admit(
+                ready.path,
+                ready.size,
+                ready.mtime_ns,
+                folder,
+                journal=self.journal,
+                duplicates=self.config.daemon.duplicates,
+                run_costs={k: t.run_cost for k, t in self.techniques.items()},
+            )
+        except FileNotFoundError:
+            logger.debug("{} vanished before it was admitted", ready.path.name)
+            return
+        except PermissionError as exc:
+            logger.warning("cannot read {}: {} (check its permissions)", ready.path, exc.strerror)
+            return
+        if result.outcome is Outcome.JOB and result.job is not None:
+            logger.bind(job=result.job.id).info(
+                "new job: {} -> {}", ready.rel, result.job.technique
+            )
+            self._changed()
+        elif result.outcome is Outcome.DUPLICATE and result.job is not None:
+            logger.bind(job=result.job.id).info("{} is a duplicate: {}", ready.rel, result.reason)
+            file_duplicate(result.job, folder, self.journal)
+            self._changed()
+        elif result.outcome in (Outcome.NO_RULE, Outcome.SIDECAR):
+            logger.info("leaving {} alone: {}", ready.rel, result.reason)
+        else:
+            logger.debug("{}: {}", ready.rel, result.reason)
+
+    # -- scheduling ---------------------------------------------------------------------------
+
+    def _schedule_loop(self) -> None:
+        next_config_check = 0.0
+        while not self._stop.is_set():
+            self._wake.wait(0.25)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                now = time.monotonic()
+                if self._config_check is not None and now >= next_config_check:
+                    next_config_check = now + 2.0
+                    self._config_check()
+                if not self.connected or self.live.offline or self.live.blocked is not None:
+                    self._probe(now)
+                if self.connected:
+                    self._dispatch(now)
+            except Exception as exc:
+                logger.opt(exception=exc).error("scheduler error")
+                self._stop.wait(1.0)
+
+    def _probe(self, now: float) -> None:
+        """Offline, blocked or not yet connected: try the API now and then."""
+        if now < self._next_probe:
+            return
+        blocked = self.live.blocked
+        if blocked is not None and blocked.kind is AttentionKind.CREDITS:
+            # Only a run can tell whether credits are back: let one job try.
+            self.live.blocked = None
+            self._trial = True
+            self._next_probe = now + 60.0
+            self._changed()
+            return
+        try:
+            if blocked is not None and self._client_factory is not None:
+                self._swap_client(self._client_factory())
+            if self.connected:
+                self.client.list_workspaces()
+            else:
+                self.connect()
+        except NetworkError:
+            self._probe_delay = min(self._probe_delay * 2, 30.0)
+            self._next_probe = now + self._probe_delay
+            if not self.live.offline:
+                self.live.offline = True
+                self._changed()
+            return
+        except (AuthenticationError, PermissionDeniedError) as exc:
+            self._block(exc)
+            self._next_probe = now + 30.0
+            return
+        except ConfigError as exc:
+            self.live.config_problem = exc.message
+            logger.error("{}", exc.describe())
+            self._next_probe = now + 60.0
+            self._changed()
+            return
+        self._probe_delay = 2.0
+        if self.live.offline or blocked is not None:
+            logger.info("FLORA is reachable again; resuming work")
+        self.live.offline = False
+        self.live.blocked = None
+        self._changed()
+
+    def _swap_client(self, client: FloraClient) -> None:
+        old, self.client = self.client, client
+        if self._submitter is not None:
+            self._submitter.client = client
+        if self._poller is not None:
+            self._poller.client = client
+        if old is not client:
+            with contextlib.suppress(Exception):
+                old.close()
+
+    def _dispatch(self, now: float) -> None:
+        d = self.config.daemon
+        counts: dict[str, int] = {}
+        for per_folder in self.journal.counts().values():
+            for state, n in per_folder.items():
+                counts[state] = counts.get(state, 0) + n
+
+        def count(*states: JobState) -> int:
+            return sum(counts.get(s.value, 0) for s in states)
+
+        # Runs whose create may have happened: resolve them first (never pay twice).
+        for job in self.journal.jobs([JobState.SUBMITTING]):
+            if self._claim(job, now):
+                assert self._uploads is not None
+                self._uploads.submit(self._guarded, job.id, self._resolve_task)
+        # Fetch what is complete (after a restart: whatever was mid-fetch).
+        for job in self.journal.jobs([JobState.FETCHING, JobState.FILING]):
+            if self._claim(job, now):
+                assert self._fetches is not None
+                self._fetches.submit(self._guarded, job.id, self._fetch_task)
+        # Poll cycle.
+        running = count(JobState.RUNNING)
+        if running and not self._poll_busy and now >= self._next_poll and not self.live.offline:
+            self._poll_busy = True
+            self._next_poll = now + d.poll_interval_seconds
+            assert self._polls is not None
+            self._polls.submit(self._poll_task)
+        # New work, within the limits.
+        if self._paused or self.live.offline or self.live.blocked is not None:
+            return
+        self._release_holds()
+        uploading = count(JobState.UPLOADING)
+        in_flight = count(JobState.UPLOADING, JobState.SUBMITTING, JobState.RUNNING)
+        free = min(d.max_concurrent_uploads - uploading, d.max_concurrent_runs - in_flight)
+        if self._trial:
+            free = min(free, 1 - uploading - count(JobState.SUBMITTING))
+        if free <= 0 or not counts.get(JobState.WAITING.value):
+            return
+        for job in self.journal.jobs([JobState.WAITING], limit=free + len(self._not_before) + 8):
+            if free <= 0:
+                break
+            if self._over_budget(job):
+                self.journal.transition(
+                    job.id, JobState.WAITING, JobState.HELD, note="waiting for budget"
+                )
+                logger.bind(job=job.id).warning("{} waits for budget", job.name)
+                self._changed()
+                continue
+            if not self._claim(job, now):
+                continue
+            try:
+                self.journal.transition(job.id, JobState.WAITING, JobState.UPLOADING)
+            except StaleTransition:
+                self._release(job.id)
+                continue
+            free -= 1
+            assert self._uploads is not None
+            self._uploads.submit(self._guarded, job.id, self._upload_task)
+
+    def _claim(self, job: Job, now: float) -> bool:
+        if self._not_before.get(job.id, 0.0) > now:
+            return False
+        with self._inflight_lock:
+            if job.id in self._inflight:
+                return False
+            self._inflight.add(job.id)
+        return True
+
+    def _release(self, job_id: int) -> None:
+        with self._inflight_lock:
+            self._inflight.discard(job_id)
+
+    # -- budgets --------------------------------------------------------------------------------
+
+    def _cost_of(self, job: Job) -> float:
+        technique = self.techniques.get(job.technique)
+        if technique is not None:
+            return technique.run_cost
+        return job.run_cost or 0.0
+
+    def _over_budget(self, job: Job) -> bool:
+        cost = self._cost_of(job)
+        day = today()
+        daily = self.config.daemon.daily_budget_usd
+        if (
+            daily is not None
+            and self.journal.spend(day) + self.journal.committed() + cost > daily + 1e-9
+        ):
+            return True
+        folder = self.folders.get(job.folder)
+        if folder is not None and folder.budget_usd is not None:
+            spent = self.journal.spend(day, job.folder) + self.journal.committed(job.folder)
+            if spent + cost > folder.budget_usd + 1e-9:
+                return True
+        return False
+
+    def _release_holds(self) -> None:
+        for job in self.journal.jobs([JobState.HELD], limit=50):
+            if not self._over_budget(job):
+                with contextlib.suppress(StaleTransition):
+                    self.journal.transition(job.id, JobState.HELD, JobState.WAITING, note=None)
+                    logger.bind(job=job.id).info("{}: budget available again", job.name)
+                    self._changed()
+            else:
+                break
+
+    # -- tasks (run on the worker pools) -------------------------------------------------------
+
+    def _guarded(self, job_id: int, task: Callable[[Job], None]) -> None:
+        """Run one stage of one job, applying the error policy."""
+        job: Job | None = None
+        try:
+            job = self.journal.get(job_id)
+            folder = self.folders.get(job.folder)
+            if folder is None:
+                return  # its folder left the config: kept in the journal, untouched
+            task(job)
+            self._attempts.pop(job_id, None)
+            self._not_before.pop(job_id, None)
+        except StaleTransition:
+            logger.bind(job=job_id).debug("job moved on elsewhere")
+        except SourceGone as exc:
+            self._cancel(job_id, str(exc))
+        except SidecarNotYet as exc:
+            assert job is not None
+            if time.time() - job.created_at < SIDECAR_WAIT_SECONDS:
+                self._back_off(job_id, 2.0, str(exc), quiet=True)
+            else:
+                self._fail(
+                    job_id, Failure(str(exc), "drop the sidecar next to the file, then retry")
+                )
+        except (AuthenticationError, PermissionDeniedError, InsufficientCreditsError) as exc:
+            self._block(exc)
+            self._back_off(job_id, 0.0, exc.message, quiet=True)
+        except NetworkError as exc:
+            if not self.live.offline:
+                logger.warning(
+                    "FLORA cannot be reached ({}); pausing work until it can", exc.message
+                )
+                self.live.offline = True
+                self._next_probe = time.monotonic() + self._probe_delay
+                self._changed()
+            self._back_off(job_id, 5.0, exc.message, quiet=True)
+        except TransientError as exc:
+            self._back_off(job_id, 5.0, exc.message)
+        except ValidationError as exc:
+            fields = "; ".join(f"{f.field}: {f.message}" for f in exc.fields)
+            self._fail(
+                job_id,
+                Failure(
+                    f"FLORA rejected the run's inputs ({fields or exc.message})",
+                    "check the folder's input bindings against 'floradrop techniques show'",
+                    exc.code,
+                    exc.message,
+                ),
+            )
+        except JobError as exc:
+            self._fail(job_id, Failure(exc.message, exc.hint or "", getattr(exc, "code", None)))
+        except FatalError as exc:
+            self._block(exc)
+            self._back_off(job_id, 0.0, exc.message, quiet=True)
+        except OSError as exc:
+            attempts = self._attempts.get(job_id, 0) + 1
+            if attempts >= _MAX_FETCH_ATTEMPTS:
+                self._fail(
+                    job_id,
+                    Failure(
+                        f"could not write to disk: {exc}",
+                        "free some disk space, then 'floradrop retry'",
+                    ),
+                )
+            else:
+                logger.bind(job=job_id).warning("disk problem ({}); will try again", exc)
+                self._back_off(job_id, 10.0 * attempts, str(exc), quiet=True)
+        except Exception as exc:
+            logger.bind(job=job_id).opt(exception=exc).error("unexpected error")
+            self._fail(
+                job_id, Failure(f"internal error: {exc!r}", "please report this bug with the log")
+            )
+        finally:
+            self._release(job_id)
+            self._changed()
+
+    def _back_off(self, job_id: int, base: float, message: str, *, quiet: bool = False) -> None:
+        attempts = self._attempts.get(job_id, 0) + 1
+        self._attempts[job_id] = attempts
+        delay = min(base * 2 ** (attempts - 1), 300.0) if base else 0.0
+        self._not_before[job_id] = time.monotonic() + delay
+        with contextlib.suppress(StaleTransition, KeyError):
+            self.journal.transition(job_id, JobState.UPLOADING, JobState.WAITING)
+        self.live.last_error = message
+        if not quiet:
+            logger.bind(job=job_id).warning("{}; trying again in {:.0f} s", message, delay)
+
+    def _block(self, exc: FloradropError) -> None:
+        kind = (
+            AttentionKind.CREDITS
+            if isinstance(exc, InsufficientCreditsError)
+            else AttentionKind.AUTH
+        )
+        if self.live.blocked is None or self.live.blocked.kind is not kind:
+            logger.error("{} New uploads and runs are paused; files are kept.", exc.describe())
+        self.live.blocked = Attention(kind, exc.message, exc.hint or "")
+        self._trial = False
+        self._next_probe = time.monotonic() + (60.0 if kind is AttentionKind.CREDITS else 30.0)
+        self._changed()
+
+    def _cancel(self, job_id: int, why: str) -> None:
+        with contextlib.suppress(StaleTransition):
+            self.journal.transition(
+                job_id,
+                [JobState.WAITING, JobState.UPLOADING, JobState.HELD],
+                JobState.CANCELLED,
+                note=why,
+            )
+            logger.bind(job=job_id).info("cancelled: {}", why)
+
+    def _fail(self, job_id: int, failure: Failure) -> None:
+        job = self.journal.get(job_id)
+        folder = self.folders.get(job.folder)
+        if folder is None or job.state.terminal:
+            return
+        file_failed(job, folder, self.journal, failure)
+
+    def _rule(self, job: Job) -> tuple[FolderConfig, Rule, Technique]:
+        folder = self.folders[job.folder]
+        rules = folder.effective_rules()
+        rule = rules[job.rule_index] if job.rule_index < len(rules) else None
+        if rule is None or rule.technique != job.technique:
+            rule = next((r for r in rules if r.technique == job.technique), None)
+        technique = self.techniques.get(job.technique)
+        if rule is None or technique is None:
+            raise JobError(
+                f"the rule for {job.technique} is no longer in the config",
+                hint="restore the rule, or drop the file again",
+            )
+        return folder, rule, technique
+
+    def _upload_task(self, job: Job) -> None:
+        folder, rule, technique = self._rule(job)
+        assert self._submitter is not None
+        ctx = UploadContext(self.client, self.journal, self.workspace_id)
+        inputs, job = build_inputs(job, folder, rule, technique, ctx)
+        if self._paused or self._stop.is_set():
+            self.journal.transition(job.id, JobState.UPLOADING, JobState.WAITING)
+            return
+        self._submitter.submit(job, inputs, technique)
+        self._trial = False  # a run was created: credits are back
+
+    def _resolve_task(self, job: Job) -> None:
+        technique = self.techniques.get(job.technique)
+        if technique is None:
+            raise JobError(f"technique {job.technique} is not configured any more")
+        assert self._submitter is not None
+        self._submitter.resolve(job, technique)
+
+    def _poll_task(self) -> None:
+        try:
+            assert self._poller is not None
+            jobs = self.journal.jobs([JobState.RUNNING])
+            runs = self._poller.poll(jobs)
+            timeout = self.config.daemon.run_timeout_minutes * 60
+            for job in jobs:
+                run = runs.get(job.id)
+                if run is None:
+                    continue
+                self.live.progress[job.id] = run.progress
+                if run.terminal:
+                    try:
+                        self._finish_run(job, run)
+                    except StaleTransition:
+                        continue
+                elif job.submitted_at and time.time() - job.submitted_at > timeout:
+                    self._fail(
+                        job.id,
+                        Failure(
+                            f"the run did not finish within {timeout / 60:g} minutes",
+                            "it may still finish in the FLORA app; raise run_timeout_minutes for "
+                            "long techniques",
+                        ),
+                    )
+        except NetworkError as exc:
+            if not self.live.offline:
+                logger.warning("FLORA cannot be reached while polling ({})", exc.message)
+                self.live.offline = True
+        except FatalError as exc:
+            self._block(exc)
+        except FloradropError as exc:
+            logger.warning("polling failed: {}", exc.message)
+        except Exception as exc:
+            logger.opt(exception=exc).error("polling failed")
+        finally:
+            self._poll_busy = False
+            self._changed()
+
+    def _finish_run(self, job: Job, run: Run) -> None:
+        self.live.progress.pop(job.id, None)
+        cost = run.charged_cost
+        if run.succeeded:
+            if cost is None:
+                cost = self._cost_of(job)  # charged_cost is eventually consistent: use the quote
+            job = self.journal.transition(
+                job.id,
+                JobState.RUNNING,
+                JobState.FETCHING,
+                cost=cost,
+                day=today(),
+                completed_at=time.time(),
+            )
+            if self._claim(job, 0.0):
+                assert self._fetches is not None
+                self._fetches.submit(self._guarded, job.id, lambda j: self._fetch_task(j, run))
+            return
+        if cost:
+            job = self.journal.transition(job.id, JobState.RUNNING, cost=cost, day=today())
+        if run.status == "completed":
+            failure = Failure(
+                "the run completed without outputs", "retry later with 'floradrop retry'"
+            )
+        else:
+            failure = Failure(
+                f"the run failed: {run.error_message or run.error_code or 'no reason given'}",
+                run_failure_hint(run.error_code, run.error_message),
+                run.error_code,
+                run.error_message,
+            )
+        self._fail(job.id, failure)
+
+    def _fetch_task(self, job: Job, run: Run | None = None) -> None:
+        folder, rule, _technique = self._rule(job)
+        if job.state is JobState.FETCHING:
+            if run is None:
+                assert job.run_id is not None
+                run = self.client.get_run(
+                    job.run_id, technique=job.technique, poll_url=job.poll_url
+                )
+            ctx = FetchContext(self.client, self.journal, folder.outputs, rule.technique)
+            job = fetch_outputs(job, run, ctx)
+        file_done(job, folder, self.journal)
+        logger.bind(job=job.id).info("done: {}", job.name)
