@@ -20,7 +20,7 @@ from loguru import logger
 
 from floradrop.errors import TransientError
 from floradrop.flora.endpoint import check_transfer_url
-from floradrop.flora.errors import DownloadError, NetworkError, ServerError
+from floradrop.flora.errors import DownloadError, NetworkError, ServerError, redact
 from floradrop.flora.http import HttpSession, Target, url_for_logs
 from floradrop.flora.models import DownloadResult
 
@@ -55,11 +55,13 @@ def download(
             return _save(response, dest, max_bytes=max_bytes, on_progress=on_progress)
         except _BodyReadError as exc:
             if attempt > http.max_retries:
+                detail = redact(str(exc.cause), http.endpoint.api_key)
                 raise NetworkError(
-                    f"The download from {response.url.host} broke off: {type(exc.cause).__name__}.",
+                    f"The download from {response.url.host} broke off: "
+                    f"{type(exc.cause).__name__}{': ' + detail if detail else ''}.",
                     maybe_sent=True,
                     hint="floradrop tries again later; check your connection.",
-                ) from exc.cause
+                ) from None
             logger.debug("Download from {} broke off; starting again", response.url.host)
             http.sleep(http.backoff(attempt))
         finally:

@@ -136,7 +136,7 @@ class HttpSession:
                 if retry and attempt <= self.max_retries and not isinstance(exc, _NEVER_RETRY):
                     self._wait(attempt, None, request, f"{type(exc).__name__}")
                     continue
-                raise self._network_error(request, target, exc) from exc
+                raise self._network_error(request, target, exc) from None
             self._report(request, response, attempt, started)
             if response.is_success and stream:
                 return response
@@ -147,7 +147,7 @@ class HttpSession:
                 if retry and attempt <= self.max_retries:
                     self._wait(attempt, None, request, f"{type(exc).__name__}")
                     continue
-                raise self._network_error(request, target, exc) from exc
+                raise self._network_error(request, target, exc) from None
             if response.is_success:
                 return response
             if (
@@ -170,7 +170,7 @@ class HttpSession:
         request.headers["Authorization"] = f"Bearer {self.endpoint.require_key()}"
         for name, value in self.endpoint.custom_headers:
             request.headers.setdefault(name, value)
-        request.headers.setdefault("Accept", "application/json")
+        request.headers["Accept"] = "application/json"
 
     def _wait(
         self, attempt: int, headers: httpx.Headers | None, request: httpx.Request, why: str
