@@ -1,0 +1,241 @@
+"""The socket side: one HTTP/1.1 keep-alive connection per thread, recording as it goes.
+
+Everything the API does is in :mod:`floradrop.emulator.routes` and the endpoint modules;
+this module turns bytes into a :class:`~floradrop.emulator.wire.Request`, writes the
+:class:`~floradrop.emulator.wire.Response` (streaming files), drops connections when a
+fault says so, and records an :class:`~floradrop.emulator.recording.Exchange`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import struct
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+from floradrop.emulator import routes
+from floradrop.emulator.recording import Exchange, Kind
+from floradrop.emulator.wire import CHUNK, BodyReader, Request, Response
+
+if TYPE_CHECKING:
+    from floradrop.emulator.server import Emulator
+
+DRAIN_LIMIT = 8 * 1024 * 1024  # read at most this much of an unread body before closing
+
+
+class HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = True  # server_close() joins the connection threads
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], emulator: Emulator) -> None:
+        self.emulator = emulator
+        self._connections: set[socket.socket] = set()
+        self._closing = False
+        super().__init__(address, Handler)
+
+    def track(self, conn: socket.socket) -> None:
+        with self.emulator.state.lock:
+            if self._closing:
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+            self._connections.add(conn)
+
+    def untrack(self, conn: socket.socket) -> None:
+        with self.emulator.state.lock:
+            self._connections.discard(conn)
+
+    def close_connections(self) -> None:
+        """Wake every connection thread blocked on a read so that it ends."""
+        with self.emulator.state.lock:
+            self._closing = True
+            connections = list(self._connections)
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        self.emulator.log_error(f"connection from {client_address} failed")
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "floradrop-emulator"
+    sys_version = ""
+    server: HTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.track(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.untrack(self.connection)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # access lines are written by _serve, without headers
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_HEAD(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def do_PUT(self) -> None:
+        self._serve()
+
+    def do_PATCH(self) -> None:
+        self._serve()
+
+    def do_DELETE(self) -> None:
+        self._serve()
+
+    # -- one request -----------------------------------------------------------------------
+
+    def _serve(self) -> None:
+        emu = self.server.emulator
+        started = time.monotonic()
+        url = urlsplit(self.path)
+        method, path = self.command, url.path
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        found = routes.match(method, path)
+        kind: Kind | None = found.kind if found else None
+        route = found.route.template if found and found.route else None
+        emu.stats.count_request(method, route or path)
+        if kind in ("storage", "media") and "authorization" in headers:
+            emu.stats.count_auth_to(kind)
+
+        kept = bytearray()
+        overflow = False
+
+        def tee(data: bytes) -> None:
+            nonlocal overflow
+            if not overflow and len(kept) + len(data) <= emu.record_body_limit:
+                kept.extend(data)
+            else:
+                overflow = True
+                kept.clear()
+
+        try:
+            body = BodyReader(
+                self.rfile,
+                length=self._content_length(headers),
+                chunked="chunked" in headers.get("transfer-encoding", "").lower(),
+                tee=tee if emu.recording else None,
+                pace=emu.upload_pause if kind == "storage" else None,
+            )
+        except ValueError:
+            self._send(Response(400, b"Bad Content-Length\n", "text/plain"), kind, close=True)
+            return
+        req = Request(method, path, parse_qs(url.query, keep_blank_values=True), headers, body)
+        req.route, req.params = route, dict(found.params) if found else {}
+
+        fault = None
+        response: Response | None = None
+        try:
+            if found is None:
+                response = Response(404, b"Not Found\n", "text/plain; charset=utf-8")
+            elif found.kind == "api":
+                response = routes.handle_api(emu, req, found)
+            elif found.route is None:
+                response = Response(405, b"Method Not Allowed\n", "text/plain; charset=utf-8")
+            else:
+                response = found.route.endpoint(emu, req)
+        except routes.DropConnectionError as drop:
+            fault = drop.fault
+            self._drop()
+        except ConnectionError:
+            self.close_connection = True
+            return
+        sent_headers: dict[str, str] = {}
+        if response is not None:
+            if kind == "api":
+                response.headers["request-id"] = "req_" + uuid.uuid4().hex[:24]
+            complete = self._finish_body(body)
+            sent_headers = self._send(response, kind, close=not complete)
+        status = response.status if response is not None else None
+        elapsed_ms = (time.monotonic() - started) * 1000
+        emu.access(f"{method} {path} {status or 'dropped (' + str(fault) + ')'} {elapsed_ms:.0f}ms")
+        if emu.recording:
+            emu.record(
+                Exchange(
+                    kind=kind or "api",
+                    method=method,
+                    path=path,
+                    route=route,
+                    query={k: tuple(v) for k, v in req.query.items()},
+                    request_headers=headers,
+                    request_body=None if overflow else bytes(kept),
+                    request_body_size=body.consumed,
+                    status=status,
+                    response_headers=sent_headers,
+                    response_body=(
+                        response.body if response is not None and response.file is None else None
+                    ),
+                    request_form=req.form,
+                    request_files=req.files,
+                    fault=fault,
+                )
+            )
+
+    @staticmethod
+    def _content_length(headers: dict[str, str]) -> int | None:
+        raw = headers.get("content-length")
+        if raw is None:
+            return None
+        value = int(raw)
+        if value < 0:
+            raise ValueError(raw)
+        return value
+
+    def _finish_body(self, body: BodyReader) -> bool:
+        """Consume what the endpoint left unread; ``False`` if the connection must close."""
+        if body.exhausted:
+            return True
+        try:
+            return body.drain(DRAIN_LIMIT)
+        except ConnectionError:
+            return False
+
+    def _send(self, response: Response, kind: Kind | None, *, close: bool) -> dict[str, str]:
+        headers = {
+            "content-type": response.content_type,
+            "content-length": str(response.file_size if response.file else len(response.body)),
+            **response.headers,
+        }
+        if close:
+            headers["connection"] = "close"
+            self.close_connection = True
+        try:
+            self.send_response(response.status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            if self.command == "HEAD":
+                return headers
+            if response.file is not None:
+                with response.file.open("rb") as handle:
+                    shutil.copyfileobj(handle, self.wfile, CHUNK)
+            elif response.body:
+                self.wfile.write(response.body)
+        except (ConnectionError, OSError):
+            self.close_connection = True
+        return headers
+
+    def _drop(self) -> None:
+        """Abort the connection with a TCP reset and no response."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        with contextlib.suppress(OSError):
+            self.connection.close()
