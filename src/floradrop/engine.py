@@ -263,6 +263,7 @@ class Engine:
         self._poller: Poller | None = None
         self._config_check: Callable[[], object] | None = None
         self.on_change: Callable[[], None] | None = None
+        self.cycles = 0  # scheduler iterations (lets tests wait for "a few rounds")
 
     # -- set-up -------------------------------------------------------------------------------
 
@@ -564,6 +565,7 @@ class Engine:
             self._wake.clear()
             if self._stop.is_set():
                 return
+            self.cycles += 1
             try:
                 now = time.monotonic()
                 if self._config_check is not None and now >= next_config_check:
