@@ -43,13 +43,29 @@ def ensure_venv(extras: list[str]) -> Path:
         print(f"Installing floradrop{spec[1:]} into {VENV} ...", flush=True)
         quiet = [] if os.environ.get("FLORADROP_VERBOSE_INSTALL") else ["--quiet"]
         subprocess.run(
-            [str(python), "-m", "pip", "install", *quiet, "--disable-pip-version-check",
-             "--upgrade", "pip"],
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                *quiet,
+                "--disable-pip-version-check",
+                "--upgrade",
+                "pip",
+            ],
             check=True,
         )
         subprocess.run(
-            [str(python), "-m", "pip", "install", *quiet, "--disable-pip-version-check",
-             "-e", spec],
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                *quiet,
+                "--disable-pip-version-check",
+                "-e",
+                spec,
+            ],
             cwd=ROOT,
             check=True,
         )

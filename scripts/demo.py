@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Quick start: set up .venv if needed and run ``floradrop demo`` (arguments pass through).
 
-    python3 scripts/demo.py          # watch the whole loop, Ctrl-C to stop
-    python3 scripts/demo.py --once   # process the samples and exit
+python3 scripts/demo.py          # watch the whole loop, Ctrl-C to stop
+python3 scripts/demo.py --once   # process the samples and exit
 """
 
 from __future__ import annotations

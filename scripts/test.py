@@ -31,7 +31,11 @@ def main() -> int:
             [str(venv_bin("mypy"))],
         ]
         for step in steps:
-            print("$", " ".join(os.path.basename(step[0]) if i == 0 else s for i, s in enumerate(step)), flush=True)
+            print(
+                "$",
+                " ".join(os.path.basename(step[0]) if i == 0 else s for i, s in enumerate(step)),
+                flush=True,
+            )
             code = subprocess.call(step, cwd=ROOT)
             if code:
                 return code

@@ -25,7 +25,9 @@ _ISOLATED_VARS = (
 
 
 @pytest.fixture(autouse=True)
-def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     """A fresh HOME and XDG dirs for every test; FLORA_/FLORADROP_ variables cleared."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
@@ -50,7 +52,9 @@ def no_thread_leaks() -> Iterator[None]:
     deadline = threading.Event()
     leaked: list[threading.Thread] = []
     for _ in range(50):
-        leaked = [t for t in threading.enumerate() if t not in before and t.is_alive() and not t.daemon]
+        leaked = [
+            t for t in threading.enumerate() if t not in before and t.is_alive() and not t.daemon
+        ]
         if not leaked:
             break
         deadline.wait(0.1)
