@@ -22,6 +22,7 @@ from urllib.parse import quote
 import httpx
 from loguru import logger
 
+from floradrop import logs
 from floradrop.flora import downloads, uploads
 from floradrop.flora.endpoint import Endpoint
 from floradrop.flora.errors import (
@@ -70,6 +71,7 @@ class FloraClient:
         on_request: Callable[[RequestInfo], None] | None = None,
     ) -> None:
         self._endpoint = Endpoint.resolve(api_key, base_url)
+        logs.add_secret(self._endpoint.api_key)  # redacted from every log line, whatever logs it
         self._http = HttpSession(
             self._endpoint,
             transport=transport,
