@@ -240,10 +240,11 @@ class _Planner:
             target = self.default_target(bound)
             if target is not None:
                 bound[target.id] = _TEXT if target.type == TEXT else _FILE
+        uses_file = any(b.kind in ("file", "text") for b in bound.values())
         for spec in self.technique.inputs:
             if spec.id not in bound and not spec.optional:
-                raise self._unbound(spec)
-        if not any(b.kind in ("file", "text") for b in bound.values()):
+                raise self._unbound(spec, uses_file=uses_file)
+        if not uses_file:
             raise self._file_unused()
         order = [spec for spec in self.technique.inputs if spec.id in bound]
         plan = tuple(BoundInput(spec, bound[spec.id]) for spec in order)
@@ -353,11 +354,18 @@ class _Planner:
             hint=fix,
         )
 
-    def _unbound(self, spec: IOSpec) -> ConfigError:
+    def _unbound(self, spec: IOSpec, *, uses_file: bool) -> ConfigError:
         if spec.type not in RUN_INPUT_TYPES:
             return self.fail(
                 "is required, but FLORA runs take only text, image and video inputs",
                 "this technique cannot be run through the API; choose another technique",
+                spec,
+            )
+        if not uses_file and spec.type != TEXT:
+            return self.fail(
+                f"takes {_noun(spec.type)}, but the dropped file is {_noun(self.dropped)}",
+                f"narrow the rule's `match` to {_examples(spec.type)}, or bind this input to a "
+                f'fixed file: {spec.id} = "path:~/reference{_example_ext(spec.type)}"',
                 spec,
             )
         if spec.type == TEXT:
