@@ -275,6 +275,44 @@ def test_complete_conflict_reads_the_real_state(
     ).ready
 
 
+def test_refused_complete_on_a_pending_asset_renews_the_reservation(
+    fake: FakeFlora, client: FloraClient, sleeps: Sleeps, tmp_path: Path
+) -> None:
+    fake.on("POST", "/assets", ok(reservation(), 201))
+    fake.on("POST", STORAGE, httpx.Response(204))
+    fake.on(
+        "POST",
+        "/assets/asset_1/complete",
+        httpx.Response(
+            400,
+            json={
+                "error": {
+                    "code": "input_validation_error",
+                    "message": "No file was uploaded for asset asset_1.",
+                    "fields": [{"field": "asset_id", "message": "No file was uploaded"}],
+                }
+            },
+        ),
+        ok(asset("ready")),
+    )
+    fake.on("GET", "/assets/asset_1", ok(asset("pending_upload")))
+    fake.on("POST", "/assets/asset_1/retry", ok(reservation(url=STORAGE2)))
+    fake.on("POST", STORAGE2, httpx.Response(204))
+    assert client.upload_file(
+        make_file(tmp_path, DIRECT_LIMIT + 1), workspace_id="ws_a", idempotency_key="k"
+    ).ready
+    assert [(s.method, s.url.path) for s in fake.seen] == [
+        ("POST", "/api/v1/assets"),
+        ("POST", "/upload/tok1"),
+        ("POST", "/api/v1/assets/asset_1/complete"),
+        ("GET", "/api/v1/assets/asset_1"),
+        ("POST", "/api/v1/assets/asset_1/retry"),
+        ("POST", "/upload/tok2"),
+        ("POST", "/api/v1/assets/asset_1/complete"),
+    ]
+    assert sleeps.calls == [], "a refused complete is not waited on"
+
+
 def test_renewals_are_bounded(fake: FakeFlora, client: FloraClient, tmp_path: Path) -> None:
     fake.on("POST", "/assets", ok(reservation(), 201))
     fake.on("POST", STORAGE, httpx.Response(400))

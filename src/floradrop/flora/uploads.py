@@ -27,7 +27,7 @@ from loguru import logger
 
 from floradrop.errors import JobError
 from floradrop.flora.endpoint import check_transfer_url
-from floradrop.flora.errors import ConflictError, UploadError
+from floradrop.flora.errors import ConflictError, UploadError, ValidationError
 from floradrop.flora.http import HttpSession, Target, url_for_logs
 from floradrop.flora.models import Asset, UploadTarget
 
@@ -145,25 +145,21 @@ class Uploader:
             body, idempotency_key=key, what=f"the upload of {name}"
         )
         renewals = 0
-        while True:
-            if asset.ready:
-                return asset
-            target = asset.upload
-            reason: str | None = None
-            if asset.status == "failed":
-                reason = f"the asset failed ({asset.failure_message or 'no reason given'})"
-            elif target is None:
-                reason = "FLORA gave no upload target"
-            elif _expired(asset.expires_at):
-                reason = f"the upload reservation expired at {asset.expires_at}"
-            else:
-                reason = self._send_bytes(reader, target, name, mime)
-                if reason is None:
-                    asset = self._complete(asset, f"{key}:complete:{renewals}")
+        while not asset.ready:
+            reason = _obstacle(asset)
+            if reason is None and asset.upload is not None:
+                reason = self._send_bytes(reader, asset.upload, name, mime)
+            if reason is None:
+                asset, refused = self._lifecycle(asset, "complete", f"{key}:complete:{renewals}")
+                if not refused:
                     asset = self._wait_settled(asset)
-                    if asset.status != "failed":
-                        return asset
-                    continue
+                if asset.ready or (asset.status == "pending_upload" and not refused):
+                    return asset  # ready, or still processing after ready_timeout
+                reason = (
+                    f"the asset failed ({asset.failure_message or 'no reason given'})"
+                    if asset.status == "failed"
+                    else "FLORA refused to complete the upload"
+                )
             if renewals >= MAX_RESERVATIONS:
                 raise UploadError(
                     f"Uploading {name} failed: {reason}, and {MAX_RESERVATIONS} fresh upload "
@@ -173,7 +169,8 @@ class Uploader:
                 )
             renewals += 1
             logger.info("Asking FLORA for fresh upload instructions for {}: {}", name, reason)
-            asset = self._renew(asset, f"{key}:retry:{renewals}")
+            asset, _ = self._lifecycle(asset, "retry", f"{key}:retry:{renewals}")
+        return asset
 
     def _send_bytes(
         self, reader: _ProgressReader, target: UploadTarget, name: str, mime: str
@@ -229,17 +226,15 @@ class Uploader:
         logger.info("Upload target {} refused {} with HTTP {}", where, name, response.status_code)
         return f"the upload target answered HTTP {response.status_code}"
 
-    def _complete(self, asset: Asset, key: str) -> Asset:
+    def _lifecycle(self, asset: Asset, action: str, key: str) -> tuple[Asset, bool]:
+        """``complete`` or ``retry`` the asset: ``(asset, refused)``. When FLORA refuses the
+        transition (409 ``conflict`` in the docs, 400 on ``asset_id`` elsewhere), the asset's
+        real state is read instead and ``refused`` is True."""
         try:
-            return self._client.asset_action(asset.asset_id, "complete", idempotency_key=key)
-        except ConflictError:
-            return self._client.get_asset(asset.asset_id)
-
-    def _renew(self, asset: Asset, key: str) -> Asset:
-        try:
-            return self._client.asset_action(asset.asset_id, "retry", idempotency_key=key)
-        except ConflictError:
-            return self._client.get_asset(asset.asset_id)
+            return self._client.asset_action(asset.asset_id, action, idempotency_key=key), False
+        except (ConflictError, ValidationError) as exc:
+            logger.info("FLORA refused to {} asset {}: {}", action, asset.asset_id, exc.message)
+            return self._client.get_asset(asset.asset_id), True
 
     def _wait_settled(self, asset: Asset) -> Asset:
         """Poll until the asset is ``ready`` or ``failed`` (or the time is up: returned as is)."""
@@ -270,6 +265,17 @@ class Uploader:
             f"{asset.status!r}).",
             hint="FLORA may be busy; floradrop tries again later.",
         )
+
+
+def _obstacle(asset: Asset) -> str | None:
+    """Why the asset's current upload instructions cannot be used (None when they can)."""
+    if asset.status == "failed":
+        return f"the asset failed ({asset.failure_message or 'no reason given'})"
+    if asset.upload is None:
+        return "FLORA gave no upload instructions"
+    if _expired(asset.expires_at):
+        return f"the upload reservation expired at {asset.expires_at}"
+    return None
 
 
 def _expired(expires_at: str | None) -> bool:
