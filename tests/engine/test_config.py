@@ -612,9 +612,25 @@ def test_a_bad_variable_is_named_as_the_source(
     text = info.value.message
     assert (
         "environment variable FLORADROP_DAEMON__MAX_CONCURRENT_RUNS: daemon.max_concurrent_runs: "
-        in text
-    )
+        'must be a whole number (got "lots"). Set it like FLORADROP_DAEMON__MAX_CONCURRENT_RUNS=8.'
+    ) in text
     assert "environment variable FLORA_BASE_URL: flora.base_url: uses plain http" in text
+    assert info.value.hint == (
+        "Fix or unset the environment variable(s) above, then start floradrop again."
+    )
+
+
+def test_a_variable_holding_bad_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLORADROP_FOLDERS", '[{"path": ')
+    with pytest.raises(ConfigError) as info:
+        parse_config({})
+    assert info.value.message == "environment variable FLORADROP_FOLDERS: is not valid JSON"
+    assert info.value.hint and "written as JSON" in info.value.hint
+
+
+def test_folders_from_a_variable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("FLORADROP_FOLDERS", f'[{{"path": "{tmp_path}", "technique": "icon-pack"}}]')
+    assert parse_config({}).folders[0].technique == "icon-pack"
 
 
 def test_floradrop_config_chooses_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from floradrop import paths
 from floradrop.config.problems import InvalidConfigError, Problem
 from floradrop.config.report import problems_from
-from floradrop.config.settings import Config
+from floradrop.config.settings import ENV_PREFIX, Config
 from floradrop.errors import ConfigError
 
 EXAMPLE_FILE = "config/floradrop.example.toml"
@@ -48,6 +50,15 @@ def parse_config(data: Mapping[str, Any], *, source: Path | None = None) -> Conf
         config = Config(**data)
     except ValidationError as exc:
         raise InvalidConfigError(problems_from(exc, file=source)) from None
+    except SettingsError as exc:  # a FLORADROP_ variable holding a table or list that is not JSON
+        field = re.search(r'field "(\w+)"', str(exc))
+        var = ENV_PREFIX + (field.group(1).upper() if field else "...")
+        raise ConfigError(
+            f"environment variable {var}: is not valid JSON",
+            hint=f"a table or list in an environment variable is written as JSON, e.g. "
+            f"""{ENV_PREFIX}FOLDERS='[{{"path": "~/FLORA/inbox", "technique": "cctv-cam"}}]'; """
+            f"or unset {var}",
+        ) from None
     config._source = source
     return config
 

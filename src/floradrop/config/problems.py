@@ -100,6 +100,8 @@ class InvalidConfigError(ConfigError):
         else:
             lines = "\n".join(f"  - {p}" for p in self.problems)
             message = f"{len(self.problems)} problems in the configuration:\n{lines}"
+        if hint is None and all(p.source.startswith("environment variable") for p in problems):
+            hint = "Fix or unset the environment variable(s) above, then start floradrop again."
         super().__init__(
             message,
             hint=hint

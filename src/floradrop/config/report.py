@@ -93,15 +93,23 @@ def show(value: Any, loc: Loc = ()) -> str:
 
 def _source(loc: Loc, file: Path | None) -> str:
     """The environment variable that set this key, if one did; else the file."""
+    var = env_var_for(loc)
+    if var is not None:
+        return f"environment variable {var}"
+    return str(file) if file is not None else "configuration"
+
+
+def env_var_for(loc: Loc) -> str | None:
+    """The environment variable that set the value at ``loc``, if one did."""
     names = [str(part).upper() for part in loc]
     env = {name.upper() for name in os.environ}
     for end in range(len(names), 0, -1):
         var = ENV_PREFIX + ENV_NESTED_DELIMITER.join(names[:end])
         if var in env:
-            return f"environment variable {var}"
+            return var
     if loc[:2] == ("flora", "base_url") and os.environ.get(SDK_BASE_URL_VAR, "").strip():
-        return f"environment variable {SDK_BASE_URL_VAR}"
-    return str(file) if file is not None else "configuration"
+        return SDK_BASE_URL_VAR
+    return None
 
 
 def _generic(err: ErrorDetails, loc: Loc, file: Path | None) -> Problem:
@@ -155,6 +163,11 @@ def _generic(err: ErrorDetails, loc: Loc, file: Path | None) -> Problem:
         )
     else:
         message = err["msg"][:1].lower() + err["msg"][1:]
+    var = env_var_for(loc)
+    if var is not None and kind.split("_")[0] in ("int", "float", "bool"):
+        fix = f"set it like {var}={_example_number(field, whole=kind.startswith('int'))}"
+        if kind.startswith("bool"):
+            fix = f"set {var} to true or false"
     return Problem(_source(loc, file), key_path(loc), message, value, fix)
 
 
