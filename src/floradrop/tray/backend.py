@@ -48,7 +48,7 @@ def backend_of(icon_class: type) -> Backend:
     """The capabilities of a pystray ``Icon`` class (pystray's own flags decide)."""
     module = icon_class.__module__.rsplit(".", 1)[-1].lstrip("_")
     return Backend(
-        name=module,
+        name="dummy" if module == "base" else module,
         has_menu=bool(getattr(icon_class, "HAS_MENU", False)),
         has_notification=bool(getattr(icon_class, "HAS_NOTIFICATION", False)),
         has_default_action=bool(getattr(icon_class, "HAS_DEFAULT_ACTION", False)),

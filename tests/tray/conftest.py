@@ -1,0 +1,50 @@
+"""Snapshots for tray tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from floradrop.status import FolderStatus, RecentItem, Snapshot
+
+
+def folder(root: Path, name: str = "CCTV Cam", **counts: int) -> FolderStatus:
+    base = root / name.replace(" ", "_")
+    return FolderStatus(
+        name=name,
+        path=base / "inbox",
+        outputs=base / "outputs",
+        done=base / "done",
+        failed=base / "failed",
+        technique="upscale",
+        counts=counts,
+    )
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    return tmp_path / "folders"
+
+
+@pytest.fixture
+def busy(root: Path) -> Snapshot:
+    """A day in progress: one folder working, results and a failure, service known."""
+    cam = folder(root, "CCTV Cam", running=2, waiting=1, done=12, failed=1)
+    return Snapshot(
+        daemon_running=True,
+        folders=(cam, folder(root, "Scans", done=3)),
+        running=2,
+        queued=1,
+        done_today=15,
+        failed_today=1,
+        spend_today_usd=0.48,
+        recent_results=tuple(
+            RecentItem(cam.outputs / f"frame{i:02}.png", f"frame{i:02}.png", 1000.0 + i)
+            for i in range(14)
+        ),
+        recent_failures=(RecentItem(cam.failed / "broken.jpg.error.txt", "broken.jpg", 900.0),),
+        config_file=root / "config.toml",
+        log_file=root / "floradrop.log",
+        service_installed=False,
+    )

@@ -1,0 +1,308 @@
+"""A real X session for tray tests: Xvfb, a tray host (trayer), xdotool, screenshots.
+
+The recipe measured in PLATFORM.md: ``Xvfb -displayfd`` with that pipe kept open until Xvfb is
+stopped; ``trayer`` docked at the top right; the app under ``dbus-run-session`` with
+``NO_AT_BRIDGE=1`` and ``PYSTRAY_BACKEND=gtk`` (a right click opens the menu); the icon found
+with ``xwininfo -root -tree``; clicks and keys with xdotool; screenshots with ImageMagick's
+``import -window root``. Every process runs in its own session and is stopped by process group.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from PIL import Image
+
+from floradrop.status import TrayState
+from floradrop.tray.icon import STATE_COLOURS
+
+T = TypeVar("T")
+
+TOOLS = ("Xvfb", "trayer", "xdotool", "xwininfo", "import", "dbus-run-session", "dunst")
+SCREEN = (800, 600)
+PANEL_HEIGHT = 32
+DUNSTRC = """\
+[global]
+    origin = bottom-right
+    offset = 10x10
+    width = 320
+"""
+
+
+def missing_requirements() -> list[str]:
+    """What this machine lacks for a real tray test (empty when it has everything)."""
+    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+    if importlib.util.find_spec("gi") is None:
+        missing.append("PyGObject (pip install 'floradrop[tray]')")
+    return missing
+
+
+def wait_for(what: str, check: Callable[[], T | None], timeout: float = 20.0) -> T:
+    """Poll ``check`` until it returns something other than None/False; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    pause = 0.05
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(pause)  # polling interval of a condition wait, not pacing
+        pause = min(pause * 2, 0.5)
+
+
+@dataclass(frozen=True)
+class Rect:
+    x: int
+    y: int
+    width: int
+    height: int
+
+    @property
+    def centre(self) -> tuple[int, int]:
+        return self.x + self.width // 2, self.y + self.height // 2
+
+    def box(self, pad: int = 0) -> tuple[int, int, int, int]:
+        return (self.x - pad, self.y - pad, self.x + self.width + pad, self.y + self.height + pad)
+
+
+@dataclass(frozen=True)
+class Window:
+    id: str
+    name: str
+    depth: int
+    rect: Rect
+
+
+_LINE = re.compile(
+    r"^(?P<indent>\s*)(?P<id>0x[0-9a-f]+) (?P<name>.*?):.*?"
+    r"(?P<w>\d+)x(?P<h>\d+)[+-]-?\d+[+-]-?\d+\s+\+(?P<ax>-?\d+)\+(?P<ay>-?\d+)\s*$"
+)
+
+
+def parse_tree(text: str) -> list[Window]:
+    """The windows of ``xwininfo -root -tree`` with their nesting depth and absolute rects."""
+    windows = []
+    for line in text.splitlines():
+        match = _LINE.match(line)
+        if match:
+            windows.append(
+                Window(
+                    id=match["id"],
+                    name=match["name"],
+                    depth=len(match["indent"]),
+                    rect=Rect(int(match["ax"]), int(match["ay"]), int(match["w"]), int(match["h"])),
+                )
+            )
+    return windows
+
+
+def state_of_pixels(image: Image.Image, min_share: float = 0.08) -> TrayState | None:
+    """The tray state whose colour covers most of ``image`` (an icon's region), if any does."""
+    data = image.convert("RGB").tobytes()
+    pixels = list(zip(data[0::3], data[1::3], data[2::3], strict=True))
+    counts = dict.fromkeys(STATE_COLOURS, 0)
+    for pixel in pixels:
+        for state, colour in STATE_COLOURS.items():
+            if sum((a - b) ** 2 for a, b in zip(pixel, colour, strict=True)) < 40**2:
+                counts[state] += 1
+                break
+    state, count = max(counts.items(), key=lambda kv: kv[1])
+    return state if count >= min_share * len(pixels) else None
+
+
+class XSession:
+    """Xvfb + trayer, and the processes started in it. Use as a context manager."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.display = ""
+        self._xvfb: subprocess.Popen[bytes] | None = None
+        self._displayfd: int | None = None
+        self._procs: list[subprocess.Popen[bytes]] = []
+        self._shots = 0
+
+    def __enter__(self) -> XSession:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        read_end, write_end = os.pipe()
+        self._xvfb = subprocess.Popen(
+            [
+                "Xvfb",
+                "-displayfd",
+                str(write_end),
+                "-screen",
+                "0",
+                f"{SCREEN[0]}x{SCREEN[1]}x24",
+                "-nolisten",
+                "tcp",
+            ],
+            pass_fds=(write_end,),
+            stdout=subprocess.DEVNULL,
+            stderr=(self.workdir / "xvfb.log").open("wb"),
+            start_new_session=True,
+        )
+        os.close(write_end)
+        # Keep the read end open until Xvfb is stopped: closing it kills Xvfb (PLATFORM.md).
+        self._displayfd = read_end
+        number = b""
+        deadline = time.monotonic() + 20
+        while not number.endswith(b"\n"):
+            if time.monotonic() > deadline or self._xvfb.poll() is not None:
+                raise RuntimeError("Xvfb did not start; see xvfb.log")
+            chunk = os.read(read_end, 16)
+            if not chunk:
+                raise RuntimeError("Xvfb closed its display pipe; see xvfb.log")
+            number += chunk
+        self.display = ":" + number.decode().strip()
+        config_home = self.workdir / "xdg-config"
+        (config_home / "dunst").mkdir(parents=True, exist_ok=True)
+        (config_home / "dunst" / "dunstrc").write_text(DUNSTRC)
+        self.spawn(
+            [
+                "trayer",
+                "--edge",
+                "top",
+                "--align",
+                "right",
+                "--widthtype",
+                "pixel",
+                "--width",
+                "200",
+                "--height",
+                str(PANEL_HEIGHT),
+                "--SetDockType",
+                "true",
+                "--transparent",
+                "false",
+            ],
+            log="trayer.log",
+        )
+        wait_for("the trayer panel", lambda: self.find_window("panel"))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in reversed(self._procs):
+            self.stop_process(proc)
+        if self._xvfb is not None:
+            self.stop_process(self._xvfb)
+        if self._displayfd is not None:
+            os.close(self._displayfd)
+
+    def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DBUS_", "WAYLAND_"))}
+        env.update(
+            DISPLAY=self.display,
+            NO_AT_BRIDGE="1",
+            PYSTRAY_BACKEND="gtk",
+            XDG_CONFIG_HOME=str(self.workdir / "xdg-config"),
+        )
+        env.update(extra or {})
+        return env
+
+    def spawn(
+        self,
+        argv: Sequence[str],
+        *,
+        log: str,
+        env: Mapping[str, str] | None = None,
+        dbus: bool = False,
+    ) -> subprocess.Popen[bytes]:
+        """Start ``argv`` in its own session (under a private D-Bus session with ``dbus``)."""
+        command = ["dbus-run-session", "--", *argv] if dbus else list(argv)
+        with (self.workdir / log).open("ab") as out:
+            proc = subprocess.Popen(
+                command,
+                env=self.env(env),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self._procs.append(proc)
+        return proc
+
+    @staticmethod
+    def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> int | None:
+        """SIGTERM the process group, then SIGKILL it if it does not end in time."""
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout)
+        with contextlib.suppress(ProcessLookupError):  # whatever it left behind in its group
+            os.killpg(proc.pid, signal.SIGKILL)
+        return proc.returncode
+
+    def run(self, argv: Sequence[str], timeout: float = 20.0) -> str:
+        result = subprocess.run(
+            argv, env=self.env(), capture_output=True, text=True, timeout=timeout, check=True
+        )
+        return result.stdout
+
+    def windows(self) -> list[Window]:
+        return parse_tree(self.run(["xwininfo", "-root", "-tree"]))
+
+    def find_window(self, name: str) -> Window | None:
+        return next((w for w in self.windows() if w.name == f'"{name}"'), None)
+
+    def tray_icon(self) -> Rect | None:
+        """The rect of the (first) icon docked in trayer's panel, or None."""
+        windows = self.windows()
+        panel = next((i for i, w in enumerate(windows) if w.name == '"panel"'), None)
+        if panel is None:
+            return None
+        inside: list[Window] = []
+        for window in windows[panel + 1 :]:
+            if window.depth <= windows[panel].depth:
+                break
+            if window.rect.width >= 16 and window.rect.height >= 16:
+                inside.append(window)
+        if not inside:
+            return None
+        return max(inside, key=lambda w: w.depth).rect
+
+    def popups(self, before: Sequence[Window]) -> list[Window]:
+        """Top-level windows of a reasonable size that were not there in ``before``."""
+        known = {w.id for w in before}
+        top = min((w.depth for w in self.windows()), default=0)
+        return [
+            w
+            for w in self.windows()
+            if w.id not in known
+            and w.depth == top
+            and w.rect.width >= 40
+            and w.rect.height >= 40
+            and w.rect.x >= 0
+        ]
+
+    def click(self, x: int, y: int, button: int = 1) -> None:
+        self.run(["xdotool", "mousemove", str(x), str(y), "click", str(button)])
+
+    def keys(self, *keys: str) -> None:
+        for key in keys:  # one at a time: GTK menus drop keys that come too fast
+            self.run(["xdotool", "key", "--delay", "50", key])
+
+    def screenshot(self, path: Path) -> Image.Image:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.run(["import", "-window", "root", str(path)])
+        with Image.open(path) as image:
+            image.load()
+            return image.copy()
+
+    def icon_state(self, rect: Rect, path: Path) -> TrayState | None:
+        return state_of_pixels(self.screenshot(path).crop(rect.box()))
