@@ -7,9 +7,10 @@ another daemon already running), and stops it with SIGTERM, waiting 30 s for run
 to be journaled. A user unit runs while the user is logged in; ``loginctl enable-linger``
 keeps it running without a login and starts it at boot.
 
-ExecStart quoting follows systemd.service(5): ``%`` specifiers and ``$`` variables are
-doubled everywhere, and an argument with blanks, quotes, backslashes or ``;`` is
-double-quoted with C-style escapes.
+ExecStart quoting follows systemd.service(5): ``%`` (specifiers) is doubled everywhere and
+``$`` (variables) in every argument but the program, which systemd never expands (measured:
+``systemd-analyze verify`` looks for a literal ``$$`` there); an argument with blanks,
+quotes, backslashes or ``;`` is double-quoted with C-style escapes.
 """
 
 from __future__ import annotations
@@ -67,9 +68,11 @@ def unit_dir() -> Path:
     return xdg_config_home() / "systemd" / "user"
 
 
-def exec_argument(arg: str) -> str:
-    """Quote one ExecStart argument."""
-    arg = arg.replace("%", "%%").replace("$", "$$")
+def exec_argument(arg: str, *, program: bool = False) -> str:
+    """Quote one ExecStart argument (``program``: the first, where ``$`` is not expanded)."""
+    arg = arg.replace("%", "%%")
+    if not program:
+        arg = arg.replace("$", "$$")
     if not arg or any(ch.isspace() or ch in "\"'\\;" for ch in arg):
         return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return arg
@@ -94,7 +97,7 @@ def systemd_unit(argv: Sequence[str]) -> str:
     unit["Service"] = {
         "Type": "notify",
         "NotifyAccess": "main",
-        "ExecStart": " ".join(exec_argument(a) for a in argv),
+        "ExecStart": " ".join(exec_argument(a, program=i == 0) for i, a in enumerate(argv)),
         "Restart": "on-failure",
         "RestartSec": "5",
         "RestartPreventExitStatus": " ".join(str(int(c)) for c in NO_RESTART_EXIT_CODES),
