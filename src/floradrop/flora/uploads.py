@@ -116,6 +116,8 @@ class Uploader:
                     reader, name, mime, workspace_id=workspace_id, key=idempotency_key
                 )
             asset = self._wait_settled(asset)
+        if asset.status == "failed" and not asset.failure_message:
+            asset = self._client.get_asset(asset.asset_id)  # create answers carry no reason
         if not asset.ready:
             raise self._not_ready(asset, path)
         logger.debug("Uploaded {} ({} bytes) as {}", name, size, asset.asset_id)
