@@ -21,6 +21,7 @@ import contextlib
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -244,6 +245,9 @@ class Engine:
         self._wake = threading.Event()
         self._ready: queue.Queue[ReadyFile | None] = queue.Queue()
         self._admitting = False
+        # Files that may be sidecars whose main file has not arrived: (due, file), in order.
+        self._deferred: deque[tuple[float, ReadyFile]] = deque()
+        self._first_seen: dict[Path, float] = {}
         self._inflight: set[int] = set()
         self._inflight_lock = threading.Lock()
         self._not_before: dict[int, float] = {}
@@ -488,7 +492,7 @@ class Engine:
 
     def idle(self) -> bool:
         """Nothing left that can make progress (used by ``run --once``)."""
-        if not self._ready.empty() or self._admitting:
+        if not self._ready.empty() or self._admitting or self._deferred:
             return False
         if self._intake is not None and self._intake.pending:
             return False
@@ -511,7 +515,13 @@ class Engine:
 
     def _admit_loop(self) -> None:
         while not self._stop.is_set():
-            item = self._ready.get()
+            timeout = None
+            if self._deferred:
+                timeout = max(0.0, self._deferred[0][0] - time.monotonic())
+            try:
+                item = self._ready.get(timeout=timeout)
+            except queue.Empty:
+                _due, item = self._deferred.popleft()
             if item is None:
                 return
             self._admitting = True
@@ -526,6 +536,7 @@ class Engine:
         folder = self.folders.get(ready.key)
         if folder is None:
             return
+        now = time.monotonic()
         try:
             result = admit(
                 ready.path,
@@ -535,6 +546,8 @@ class Engine:
                 journal=self.journal,
                 duplicates=self.config.daemon.duplicates,
                 run_costs={k: t.run_cost for k, t in self.techniques.items()},
+                hold_sidecars=now - self._first_seen.setdefault(ready.path, now)
+                < SIDECAR_WAIT_SECONDS,
             )
         except FileNotFoundError:
             logger.debug("{} vanished before it was admitted", ready.path.name)
@@ -542,6 +555,10 @@ class Engine:
         except PermissionError as exc:
             logger.warning("cannot read {}: {} (check its permissions)", ready.path, exc.strerror)
             return
+        if result.outcome is Outcome.MAYBE_SIDECAR:
+            self._deferred.append((now + 2.0, ready))
+            return
+        self._first_seen.pop(ready.path, None)
         if result.outcome is Outcome.JOB and result.job is not None:
             logger.bind(job=result.job.id).info(
                 "new job: {} -> {}", ready.rel, result.job.technique
@@ -790,6 +807,8 @@ class Engine:
             )
         except JobError as exc:
             self._fail(job_id, Failure(exc.message, exc.hint or "", getattr(exc, "code", None)))
+        except ConfigError as exc:  # e.g. a video dropped where the rule only fits images
+            self._fail(job_id, Failure(exc.message, exc.hint or "check the folder's rules"))
         except FatalError as exc:
             self._block(exc)
             self._back_off(job_id, 0.0, exc.message, quiet=True)

@@ -27,6 +27,7 @@ class Outcome(StrEnum):
     IGNORED = "ignored"  # junk or an ignore pattern
     NO_RULE = "no_rule"  # no rule of the folder matches the name
     SIDECAR = "sidecar"  # the companion of another dropped file (e.g. its prompt)
+    MAYBE_SIDECAR = "maybe_sidecar"  # could be a sidecar whose file has not arrived yet
 
 
 @dataclass(frozen=True)
@@ -51,26 +52,14 @@ def job_key(content_hash: str, fingerprint: str) -> str:
     return hashlib.sha256(f"{content_hash}:{fingerprint}".encode()).hexdigest()
 
 
-def sidecar_suffixes(folder: FolderConfig) -> set[str]:
-    """Suffixes (".txt") that some rule of ``folder`` reads as a sidecar."""
-    suffixes: set[str] = set()
-    for rule in folder.effective_rules():
-        for binding in rule.inputs.values():
-            if binding.kind == "sidecar":
-                suffixes.add((binding.value or ".txt").lower())
-    return suffixes
-
-
-def is_sidecar(path: Path, folder: FolderConfig) -> bool:
-    """``photo.txt`` is a sidecar when a rule reads ``.txt`` sidecars and ``photo.*`` exists."""
-    suffix = path.suffix.lower()
-    if suffix not in sidecar_suffixes(folder):
-        return False
+def sidecar_of(path: Path, rel: PurePath, folder: FolderConfig) -> str | None:
+    """The file that ``path`` is the sidecar of (``photo.txt`` of ``photo.png``), if any."""
+    stem = rel.name.split(".", 1)[0]
     try:
-        siblings = [p for p in path.parent.iterdir() if p.stem == path.stem and p != path]
+        siblings = [p.name for p in path.parent.iterdir() if p.name.startswith(stem)]
     except OSError:
-        return False
-    return any(p.suffix.lower() not in sidecar_suffixes(folder) for p in siblings)
+        return None
+    return decide.sidecar_owner(rel, siblings, folder)
 
 
 def admit(
@@ -82,6 +71,7 @@ def admit(
     journal: Journal,
     duplicates: str = "skip",
     run_costs: dict[str, float] | None = None,
+    hold_sidecars: bool = False,
 ) -> Admission:
     """Decide what ``path`` (just settled in ``folder``) is, and journal a job if it is work."""
     try:
@@ -105,8 +95,12 @@ def admit(
     rule = decide.choose_rule(rel, folder)
     if rule is None:
         return Admission(Outcome.NO_RULE, f"no rule of {folder.path} matches {rel.name}")
-    if is_sidecar(path, folder):
-        return Admission(Outcome.SIDECAR, f"{rel.name} is the sidecar of another file")
+    if decide.could_be_sidecar(rel, folder):
+        owner = sidecar_of(path, rel, folder)
+        if owner is not None:
+            return Admission(Outcome.SIDECAR, f"{rel.name} is the sidecar of {owner}")
+        if hold_sidecars:
+            return Admission(Outcome.MAYBE_SIDECAR, f"{rel.name} may be a sidecar; waiting")
     rule_index = rules.index(rule)
 
     content_hash = sha256_file(path)
