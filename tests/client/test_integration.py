@@ -112,9 +112,9 @@ def test_get_technique_by_slug_and_id(client: FloraClient) -> None:
 
 
 def test_wrong_key_is_an_authentication_error(emu: Emulator) -> None:
-    with FloraClient("sk_test_wrong_key_123", base_url=emu.base_url) as client:
-        with pytest.raises(AuthenticationError) as info:
-            client.list_workspaces()
+    client = FloraClient("sk_test_wrong_key_123", base_url=emu.base_url)
+    with client, pytest.raises(AuthenticationError) as info:
+        client.list_workspaces()
     assert info.value.status_code == 401
     assert info.value.request_id
 
