@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -31,3 +32,24 @@ def runtime_dir(tmp_path: Path) -> Path:
     path.mkdir(mode=0o700)
     path.chmod(0o700)
     return path
+
+
+def no_user_manager() -> bool:
+    try:
+        probe = subprocess.run(
+            ["systemctl", "--user", "show-environment"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        )
+    except FileNotFoundError:
+        pytest.skip("systemctl is not installed (apt-get install systemd); CI has it")
+    return probe.returncode != 0 and "Failed to connect to bus" in probe.stderr
+
+
+@pytest.fixture
+def real_systemctl_without_manager() -> None:
+    """The real systemctl, where it cannot reach a user manager (containers, CI)."""
+    if not no_user_manager():
+        pytest.skip("a systemd user manager runs here; these tests check life without one")

@@ -94,12 +94,15 @@ class FakeLaunchctl:
         self.loaded: dict[str, str] = {}  # label -> plist text it was bootstrapped from
         self.disabled: set[str] = set()
         self.pid = 4242
+        self.fail: dict[str, str] = {}  # verb -> error text (exit code 5, launchd's usual)
 
     def __call__(self, argv: Sequence[str]) -> CommandResult:
         args = tuple(argv)
         self.calls.append(args)
         assert args[0] == "launchctl", args
         verb = args[1]
+        if verb in self.fail:
+            return CommandResult(args, 5, "", self.fail[verb])
         if verb == "print":
             domain, _, label = args[2].rpartition("/")
             if label not in self.loaded:

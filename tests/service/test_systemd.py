@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import configparser
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -200,27 +199,6 @@ def test_a_failing_command_is_shown_with_what_was_already_done(
     assert "Already done before this failure:" in text
     assert "wrote " + str(systemctl.unit_dir / "floradrop.service") in text
     assert "journalctl --user -u floradrop.service" in text
-
-
-def no_user_manager() -> bool:
-    try:
-        probe = subprocess.run(
-            ["systemctl", "--user", "show-environment"],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=30,
-        )
-    except FileNotFoundError:
-        pytest.skip("systemctl is not installed (apt-get install systemd); CI has it")
-    return probe.returncode != 0 and "Failed to connect to bus" in probe.stderr
-
-
-@pytest.fixture
-def real_systemctl_without_manager() -> None:
-    """The real systemctl, where it cannot reach a user manager (containers, CI)."""
-    if not no_user_manager():
-        pytest.skip("a systemd user manager runs here; these tests check life without one")
 
 
 def test_without_a_user_manager_the_real_error_is_shown_and_explained(
