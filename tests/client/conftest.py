@@ -10,6 +10,7 @@ import httpx
 import pytest
 from loguru import logger
 
+from floradrop.emulator import Emulator
 from floradrop.flora import FloraClient
 
 BASE = "https://api.flora.test/api/v1"
@@ -113,6 +114,13 @@ def sleeps() -> Sleeps:
 def client(fake: FakeFlora, sleeps: Sleeps) -> Iterator[FloraClient]:
     with FloraClient(KEY, base_url=BASE, transport=fake.transport, sleep=sleeps) as c:
         yield c
+
+
+@pytest.fixture
+def emu() -> Iterator[Emulator]:
+    """The emulator on a free loopback port, recording every exchange."""
+    with Emulator(seed=3, record=[]) as emulator:
+        yield emulator
 
 
 @pytest.fixture

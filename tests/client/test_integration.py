@@ -40,12 +40,6 @@ SLUGS = {
 
 
 @pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator(seed=3, record=[]) as emulator:
-        yield emulator
-
-
-@pytest.fixture
 def client(emu: Emulator, sleeps: Sleeps) -> Iterator[FloraClient]:
     with FloraClient(emu.api_key, base_url=emu.base_url, sleep=sleeps) as c:
         yield c

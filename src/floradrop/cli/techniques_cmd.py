@@ -53,6 +53,9 @@ def configure(parser: argparse.ArgumentParser, verb: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from floradrop import logs
+
+    logs.quiet_logging()
     with _client(args) as client:
         if args.action == "list":
             techniques = client.list_techniques(query=args.query, workspace_id=args.workspace)

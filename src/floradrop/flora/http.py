@@ -238,8 +238,11 @@ class HttpSession:
         else:
             message += f" ({type(exc).__name__})"
         hint = (
-            "Check your internet connection (and proxy settings); floradrop tries again by itself."
+            f"Check your internet connection and proxy settings, and that "
+            f"{self.endpoint.base_url} is the right FLORA API address (FLORA_BASE_URL or "
+            "[flora] base_url). The daemon retries by itself."
             if target is Target.API
-            else f"The {target.value} {host} is unreachable; floradrop tries again by itself."
+            else f"The {target.value} {host} is unreachable; check your connection. The daemon "
+            "retries by itself."
         )
         return NetworkError(message + ".", maybe_sent=maybe_sent, hint=hint)
