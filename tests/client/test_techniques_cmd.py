@@ -22,7 +22,11 @@ def restore_loguru() -> Iterator[None]:
     """The command reconfigures loguru for a terminal; put a plain stderr sink back after."""
     yield
     logger.remove()
-    logger.add(lambda message: sys.stderr.write(message), level="DEBUG")
+    logger.add(_to_current_stderr, level="DEBUG")
+
+
+def _to_current_stderr(message: str) -> None:
+    sys.stderr.write(message)  # looked up per message: pytest swaps sys.stderr per test
 
 
 @pytest.fixture
