@@ -46,7 +46,7 @@ CASES = [
 
 @pytest.mark.parametrize(("status", "code", "cls", "kind"), CASES)
 def test_each_error_code_maps_to_its_type(
-    fake: FakeFlora, client: FloraClient, status: int, code: str, cls: type, kind: type
+    fake: FakeFlora, client: FloraClient, status: int, code: str, cls: type[FloraError], kind: type
 ) -> None:
     fake.on(
         "GET",
@@ -110,7 +110,7 @@ def test_rate_limited_carries_the_wait(fake: FakeFlora, sleeps: Sleeps) -> None:
     [(400, ValidationError), (401, AuthenticationError), (404, NotFoundError), (502, ServerError)],
 )
 def test_non_json_error_body_maps_by_status(
-    fake: FakeFlora, client: FloraClient, status: int, cls: type
+    fake: FakeFlora, client: FloraClient, status: int, cls: type[FloraError]
 ) -> None:
     fake.on(
         "GET",

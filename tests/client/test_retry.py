@@ -26,7 +26,7 @@ RUN = {"run_id": "run_1", "status": "pending", "progress": 0, "created_at": 1}
 
 
 def first_backoff_ok(delay: float, retries_made: int) -> bool:
-    base = min(30.0, 0.5 * 2**retries_made)
+    base = min(30.0, 0.5 * 2.0**retries_made)
     return 0.75 * base <= delay <= base
 
 

@@ -382,7 +382,8 @@ def test_signed_upload_streams_the_file(tmp_path: Path, sleeps: Sleeps) -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.host == "storage.test":
-            received["bytes"] = sum(len(chunk) for chunk in request.stream)  # type: ignore[union-attr]
+            assert isinstance(request.stream, httpx.SyncByteStream)
+            received["bytes"] = sum(len(chunk) for chunk in request.stream)
             return httpx.Response(204)
         request.read()
         if request.url.path.endswith("/complete"):
