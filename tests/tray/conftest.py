@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from floradrop.status import FolderStatus, RecentItem, Snapshot
 
@@ -48,3 +50,27 @@ def busy(root: Path) -> Snapshot:
         log_file=root / "floradrop.log",
         service_installed=False,
     )
+
+
+# Read before the autouse isolation fixture clears FLORADROP_* variables.
+ARTIFACTS_ROOT = os.environ.get("FLORADROP_ARTIFACTS")
+UPDATE_SCREENSHOTS = os.environ.get("FLORADROP_UPDATE_SCREENSHOTS") == "1"
+SCREENSHOTS = Path(__file__).parent / "screenshots"  # the README's pictures
+
+
+@pytest.fixture
+def artifacts(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """Where a test saves its screenshots: $FLORADROP_ARTIFACTS/tray/<test> or a temp dir."""
+    if ARTIFACTS_ROOT:
+        path = Path(ARTIFACTS_ROOT) / "tray" / request.node.name
+    else:
+        path = tmp_path / "artifacts"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def publish(image: Image.Image, name: str) -> None:
+    """Save a README picture when FLORADROP_UPDATE_SCREENSHOTS=1."""
+    if UPDATE_SCREENSHOTS:
+        SCREENSHOTS.mkdir(exist_ok=True)
+        image.save(SCREENSHOTS / name, optimize=True)

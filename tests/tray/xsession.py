@@ -16,12 +16,14 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+import pytest
 from PIL import Image
 
 from floradrop.status import TrayState
@@ -136,22 +138,23 @@ class XSession:
     def __enter__(self) -> XSession:
         self.workdir.mkdir(parents=True, exist_ok=True)
         read_end, write_end = os.pipe()
-        self._xvfb = subprocess.Popen(
-            [
-                "Xvfb",
-                "-displayfd",
-                str(write_end),
-                "-screen",
-                "0",
-                f"{SCREEN[0]}x{SCREEN[1]}x24",
-                "-nolisten",
-                "tcp",
-            ],
-            pass_fds=(write_end,),
-            stdout=subprocess.DEVNULL,
-            stderr=(self.workdir / "xvfb.log").open("wb"),
-            start_new_session=True,
-        )
+        with (self.workdir / "xvfb.log").open("wb") as log:
+            self._xvfb = subprocess.Popen(
+                [
+                    "Xvfb",
+                    "-displayfd",
+                    str(write_end),
+                    "-screen",
+                    "0",
+                    f"{SCREEN[0]}x{SCREEN[1]}x24",
+                    "-nolisten",
+                    "tcp",
+                ],
+                pass_fds=(write_end,),
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                start_new_session=True,
+            )
         os.close(write_end)
         # Keep the read end open until Xvfb is stopped: closing it kills Xvfb (PLATFORM.md).
         self._displayfd = read_end
@@ -306,3 +309,19 @@ class XSession:
 
     def icon_state(self, rect: Rect, path: Path) -> TrayState | None:
         return state_of_pixels(self.screenshot(path).crop(rect.box()))
+
+
+def requirement_marks() -> list[pytest.MarkDecorator]:
+    """Marks for a real tray test: ``tray``, and a skip with the reason when tools are missing.
+
+    On CI (``CI`` set) nothing is skipped: ``.ci/run`` installs the tools, so a missing one is
+    a failure there.
+    """
+    marks = [pytest.mark.tray, pytest.mark.timeout(180)]
+    if not sys.platform.startswith("linux"):
+        return [*marks, pytest.mark.skip(reason="the Xvfb tray test runs on Linux")]
+    missing = missing_requirements()
+    if missing and not os.environ.get("CI"):
+        reason = "real tray test needs " + ", ".join(missing) + " (see .ci/run for the packages)"
+        marks.append(pytest.mark.skip(reason=reason))
+    return marks
