@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from floradrop.emulator import Emulator
 
 # No test may touch a real tray, and importing pystray must not need a display.
 os.environ["PYSTRAY_BACKEND"] = "dummy"
@@ -59,3 +63,29 @@ def no_thread_leaks() -> Iterator[None]:
             break
         deadline.wait(0.1)
     assert not leaked, f"threads leaked: {[t.name for t in leaked]}"
+
+
+@pytest.fixture
+def emulator_factory() -> Iterator[Callable[..., Emulator]]:
+    """Start FLORA emulators with knobs, e.g. ``emulator_factory(run_seconds=1, seed=3)``.
+
+    Every emulator made here is stopped (threads joined, temp data removed) after the test.
+    """
+    from floradrop.emulator import Emulator
+
+    started: list[Emulator] = []
+
+    def make(**knobs: Any) -> Emulator:
+        emulator = Emulator(**knobs).start()
+        started.append(emulator)
+        return emulator
+
+    yield make
+    for emulator in reversed(started):
+        emulator.stop()
+
+
+@pytest.fixture
+def emulator(emulator_factory: Callable[..., Emulator]) -> Emulator:
+    """A running FLORA emulator on a free port, with default knobs (fast runs, no faults)."""
+    return emulator_factory()
