@@ -67,6 +67,7 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "floradrop-emulator"
     sys_version = ""
+    disable_nagle_algorithm = True  # headers and body go out at once, no 40 ms ACK stalls
     server: HTTPServer
 
     def setup(self) -> None:
@@ -153,7 +154,7 @@ class Handler(BaseHTTPRequestHandler):
                 response = found.route.endpoint(emu, req)
         except routes.DropConnectionError as drop:
             fault = drop.fault
-            self._drop()
+            self._drop(reset=fault == "reset")
         except ConnectionError:
             self.close_connection = True
             return

@@ -116,12 +116,17 @@ def handle_api(ctx: Server, req: Request, found: Match) -> Response:
     """
     if ctx.latency_ms > 0:
         ctx.sleep(ctx.latency_ms / 1000)
-    if ctx.decide("reset", ctx.reset_rate):
+    # Every kind is drawn on every request, so one knob never shifts another's draws.
+    reset = ctx.decide("reset", ctx.reset_rate)
+    limited = ctx.decide("rate_limit", ctx.rate_limit_rate)
+    errored = ctx.decide("error", ctx.error_rate)
+    lost = ctx.decide("lose_response", ctx.lose_response_rate)
+    if reset:
         ctx.stats.count_fault("reset")
         raise DropConnectionError("reset")
     try:
         _authenticate(ctx, req)
-        if ctx.decide("rate_limit", ctx.rate_limit_rate):
+        if limited:
             ctx.stats.count_fault("rate_limit")
             raise ApiError(
                 429,
@@ -129,7 +134,7 @@ def handle_api(ctx: Server, req: Request, found: Match) -> Response:
                 "Rate limit exceeded.",
                 headers={"retry-after": _seconds(ctx.retry_after_seconds)},
             )
-        if ctx.decide("error", ctx.error_rate):
+        if errored:
             ctx.stats.count_fault("error")
             raise ApiError(500, "unknown_error", "An unknown error occurred.")
         if found.route is None:
@@ -142,7 +147,7 @@ def handle_api(ctx: Server, req: Request, found: Match) -> Response:
     except Exception:
         log.exception("emulator endpoint %s %s crashed", req.method, req.path)
         return Response.error(ApiError(500, "unknown_error", "An unknown error occurred."))
-    if ctx.decide("lose_response", ctx.lose_response_rate):
+    if lost:
         ctx.stats.count_fault("lose_response")
         raise DropConnectionError("lose_response")
     return response
