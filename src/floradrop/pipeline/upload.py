@@ -7,6 +7,7 @@ asset is recorded in the journal as soon as it is ready, so a restart never uplo
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,15 @@ from floradrop.pipeline import decide
 from floradrop.status import JobState
 
 MAX_TEXT_BYTES = 256 * 1024
+
+
+_fixed_locks: dict[str, threading.Lock] = {}
+_fixed_locks_guard = threading.Lock()
+
+
+def _fixed_lock(digest: str) -> threading.Lock:
+    with _fixed_locks_guard:
+        return _fixed_locks.setdefault(digest, threading.Lock())
 
 
 class SourceGone(Exception):  # noqa: N818 - a signal for the engine, not shown as an error
@@ -167,9 +177,14 @@ def _fixed_asset(path: Path, ctx: UploadContext, job: Job) -> str:
             f"cannot read the fixed input file {path}: {exc.strerror}",
             hint="check the `path:` binding in the config",
         ) from exc
-    known = ctx.journal.fixed_asset(str(path), digest, ctx.workspace_id)
-    if known is not None:
-        return str(known["url"])
+    with _fixed_lock(digest):  # two jobs needing the same new file upload it once
+        known = ctx.journal.fixed_asset(str(path), digest, ctx.workspace_id)
+        if known is not None:
+            return str(known["url"])
+        return _upload_fixed(path, digest, ctx, job)
+
+
+def _upload_fixed(path: Path, digest: str, ctx: UploadContext, job: Job) -> str:
     key = f"fd-fixed-{digest[:24]}-{uuid.uuid4().hex[:8]}"
     logger.bind(job=job.id).info("uploading fixed input {}", path.name)
     asset = ctx.client.upload_file(path, workspace_id=ctx.workspace_id, idempotency_key=key)
