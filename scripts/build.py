@@ -5,11 +5,12 @@
     python3 scripts/build.py --check    # only the smoke checks, on the existing dist/floradrop
     python3 scripts/build.py --tray     # bundle PyGObject too (the tray's menu on Linux)
 
-The build has its own venv, build/venv (build/ and dist/ are git-ignored), with floradrop
-installed from this checkout plus the `build` extra (PyInstaller). The smoke checks run the
-built executable the way a person would, in a throw-away HOME with no display: --version,
---help, emulator --help, `service install --print` (the login entry must name the bundle's
-own executable) and `demo --once` (the whole loop, offline, against the emulator).
+The build has its own venv, build/venv (build/venv-tray with --tray; build/ and dist/ are
+git-ignored), with floradrop installed from this checkout plus the `build` extra (PyInstaller).
+The smoke checks run the built executable the way a person would, in a throw-away HOME with no
+display: --version, --help, emulator --help, `service install --print` (the login entry must
+name the bundle's own executable) and `demo --once` (the whole loop, offline, against the
+emulator).
 
 Standard library only: it runs on a machine that has nothing but Python 3.11+.
 """
@@ -29,7 +30,7 @@ import venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BUILD_VENV = ROOT / "build" / "venv"
+BUILD_VENVS = ROOT / "build"  # venv/ for the plain build, venv-tray/ with PyGObject
 WORK = ROOT / "build" / "pyinstaller"
 DIST = ROOT / "dist"
 BUNDLE = DIST / "floradrop"
@@ -37,40 +38,46 @@ SPEC = ROOT / "packaging" / "floradrop.spec"
 SMOKE_TIMEOUT = 300
 
 
-def venv_bin(name: str) -> Path:
+def venv_bin(build_venv: Path, name: str) -> Path:
     if os.name == "nt":
-        return BUILD_VENV / "Scripts" / f"{name}.exe"
-    return BUILD_VENV / "bin" / name
+        return build_venv / "Scripts" / f"{name}.exe"
+    return build_venv / "bin" / name
 
 
 def bundle_executable() -> Path:
     return BUNDLE / ("floradrop.exe" if os.name == "nt" else "floradrop")
 
 
-def ensure_build_venv(extras: list[str]) -> None:
-    """Create build/venv and install floradrop[build,...] (again when pyproject changes)."""
-    python = venv_bin("python")
+def ensure_build_venv(*, tray: bool) -> Path:
+    """Create the build venv and install floradrop[build(,tray)] (again when pyproject changes).
+
+    The tray build has a venv of its own: PyInstaller bundles whatever the venv can import.
+    """
+    build_venv = BUILD_VENVS / ("venv-tray" if tray else "venv")
+    extras = ["build", "tray"] if tray else ["build"]
+    python = venv_bin(build_venv, "python")
     if not python.exists():
-        print(f"Creating {BUILD_VENV} ...", flush=True)
-        venv.EnvBuilder(with_pip=True, clear=BUILD_VENV.exists()).create(BUILD_VENV)
-    spec = f".[{','.join(['build', *extras])}]"
+        print(f"Creating {build_venv} ...", flush=True)
+        venv.EnvBuilder(with_pip=True, clear=build_venv.exists()).create(build_venv)
+    spec = f".[{','.join(extras)}]"
     digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + spec.encode()).hexdigest()
-    stamp = BUILD_VENV / ".floradrop-installed"
+    stamp = build_venv / ".floradrop-installed"
     if stamp.exists() and stamp.read_text() == digest:
-        return
-    print(f"Installing floradrop{spec[1:]} into {BUILD_VENV} ...", flush=True)
+        return build_venv
+    print(f"Installing floradrop{spec[1:]} into {build_venv} ...", flush=True)
     pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run([*pip, "--upgrade", "pip"], check=True)
     # Editable: the build always bundles this checkout's current source.
     subprocess.run([*pip, "-e", spec], cwd=ROOT, check=True)
     stamp.write_text(digest)
+    return build_venv
 
 
-def build() -> float:
+def build(build_venv: Path) -> float:
     """Run PyInstaller on packaging/floradrop.spec; return the seconds it took."""
     env = {**os.environ, "PYSTRAY_BACKEND": "dummy"}
     command = [
-        str(venv_bin("pyinstaller")),
+        str(venv_bin(build_venv, "pyinstaller")),
         "--noconfirm",
         "--clean",
         "--log-level",
@@ -188,10 +195,10 @@ def main() -> int:
     if sys.version_info < (3, 11):
         sys.exit(f"floradrop needs Python 3.11 or newer; this is {sys.version.split()[0]}.")
     if not args.check:
-        ensure_build_venv(["tray"] if args.tray else [])
+        build_venv = ensure_build_venv(tray=args.tray)
         if BUNDLE.exists():
             shutil.rmtree(BUNDLE)
-        seconds = build()
+        seconds = build(build_venv)
         size = folder_size(BUNDLE)
         print(f"Built {BUNDLE} in {seconds:.0f} s: {size / 1e6:.0f} MB.", flush=True)
     return smoke_checks()

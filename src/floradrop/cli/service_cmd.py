@@ -80,8 +80,7 @@ def run(args: argparse.Namespace) -> int:
         return int(ExitCode.OK)
 
     if args.action == "uninstall":
-        backends = [b for b in all_backends()]
-        plans = [(b, b.plan_uninstall() if args.dry_run else b.uninstall()) for b in backends]
+        plans = [(b, b.plan_uninstall() if args.dry_run else b.uninstall()) for b in all_backends()]
         done = [(b, p) for b, p in plans if not p.empty]
         if not done:
             print("floradrop does not start at login; there is nothing to remove.")

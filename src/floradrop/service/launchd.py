@@ -20,7 +20,7 @@ from typing import Any
 from floradrop.paths import log_dir
 from floradrop.service.commands import CommandResult, CommandRunner, ServiceError, run_command
 from floradrop.service.daemon import log_file
-from floradrop.service.launcher import check_plain, find_launcher, require_config, resolve_config
+from floradrop.service.launcher import daemon_argv
 from floradrop.service.plan import (
     MakeDir,
     PlannedFile,
@@ -101,16 +101,8 @@ class LaunchAgent:
         return f"{domain()}/{LABEL}"
 
     def command(self) -> list[str]:
-        launcher = self.launcher or find_launcher()
-        config = require_config(resolve_config(self.config_file))
         headless = ["--headless"] if self.headless else []
-        return [
-            check_plain(str(launcher), "launcher"),
-            "run",
-            *headless,
-            "--config",
-            check_plain(str(config), "config"),
-        ]
+        return daemon_argv("run", *headless, launcher=self.launcher, config_file=self.config_file)
 
     def is_installed(self) -> bool:
         return self.path.is_file()

@@ -83,6 +83,28 @@ def require_config(path: Path) -> Path:
     return path
 
 
+def daemon_argv(
+    *args: str,
+    launcher: Path | None,
+    config_file: Path | None,
+    gui: bool = False,
+    platform: str = sys.platform,
+) -> list[str]:
+    """``[launcher, *args, "--config", config]``: the command a login entry runs.
+
+    ``launcher`` (``None``: found with :func:`find_launcher`) and the config are absolute; the
+    config must exist.
+    """
+    program = launcher or find_launcher(gui=gui, platform=platform)
+    config = require_config(resolve_config(config_file))
+    return [
+        check_plain(str(program), "launcher"),
+        *args,
+        "--config",
+        check_plain(str(config), "config"),
+    ]
+
+
 def check_plain(text: str, what: str) -> str:
     """Refuse control characters (newlines...) in a path written into a service file."""
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text):

@@ -32,7 +32,7 @@ from floradrop.service.commands import (
     run_command,
 )
 from floradrop.service.daemon import log_file
-from floradrop.service.launcher import check_plain, find_launcher, require_config, resolve_config
+from floradrop.service.launcher import daemon_argv
 from floradrop.service.plan import (
     PlannedFile,
     RemoveFile,
@@ -143,15 +143,9 @@ class SystemdUserService:
         self.conflict = conflict
 
     def command(self) -> list[str]:
-        launcher = self.launcher or find_launcher()
-        config = require_config(resolve_config(self.config_file))
-        return [
-            check_plain(str(launcher), "launcher"),
-            "run",
-            "--headless",
-            "--config",
-            check_plain(str(config), "config"),
-        ]
+        return daemon_argv(
+            "run", "--headless", launcher=self.launcher, config_file=self.config_file
+        )
 
     def is_installed(self) -> bool:
         return self.path.is_file()

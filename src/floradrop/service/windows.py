@@ -15,7 +15,7 @@ from pathlib import Path
 
 from floradrop.service.commands import CommandRunner, ServiceError, run_command
 from floradrop.service.daemon import STILL_RUNNING, local_daemon, log_file
-from floradrop.service.launcher import check_plain, find_launcher, require_config, resolve_config
+from floradrop.service.launcher import daemon_argv
 from floradrop.service.plan import (
     DeleteRegistryValue,
     RegistryLike,
@@ -67,16 +67,15 @@ class WindowsRunEntry:
         return self._registry
 
     def command(self) -> list[str]:
-        launcher = self.launcher or find_launcher(gui=True, platform="win32")
-        config = require_config(resolve_config(self.config_file))
+        """``floradrop-gui`` runs ``floradrop run`` with these arguments."""
         headless = ["--headless"] if self.headless else []
-        # floradrop-gui runs `floradrop run` with these arguments
-        return [
-            check_plain(str(launcher), "launcher"),
+        return daemon_argv(
             *headless,
-            "--config",
-            check_plain(str(config), "config"),
-        ]
+            launcher=self.launcher,
+            config_file=self.config_file,
+            gui=True,
+            platform="win32",
+        )
 
     def is_installed(self) -> bool:
         return self.registry.read(RUN_KEY, VALUE_NAME) is not None

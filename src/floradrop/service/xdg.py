@@ -22,12 +22,7 @@ from pathlib import Path
 
 from floradrop.service.commands import CommandRunner, run_command
 from floradrop.service.daemon import STILL_RUNNING, local_daemon, log_file
-from floradrop.service.launcher import (
-    check_plain,
-    find_launcher,
-    require_config,
-    resolve_config,
-)
+from floradrop.service.launcher import daemon_argv
 from floradrop.service.plan import (
     PlannedFile,
     RemoveFile,
@@ -128,14 +123,7 @@ class XdgAutostart:
         self.conflict = conflict
 
     def command(self) -> list[str]:
-        launcher = self.launcher or find_launcher()
-        config = require_config(resolve_config(self.config_file))
-        return [
-            check_plain(str(launcher), "launcher"),
-            "run",
-            "--config",
-            check_plain(str(config), "config"),
-        ]
+        return daemon_argv("run", launcher=self.launcher, config_file=self.config_file)
 
     def is_installed(self) -> bool:
         return self.path.is_file()
