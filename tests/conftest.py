@@ -83,6 +83,8 @@ def emulator_factory() -> Iterator[Callable[..., Emulator]]:
     yield make
     for emulator in reversed(started):
         emulator.stop()
+    crashed = [e.base_url for e in started if e.stats.internal_errors]
+    assert not crashed, f"the emulator crashed inside (see the log): {crashed}"
 
 
 @pytest.fixture

@@ -32,3 +32,4 @@ def recorder() -> Iterator[Callable[..., tuple[Emulator, list[Exchange]]]]:
     yield make
     for emulator in started:
         emulator.stop()
+    assert not [e for e in started if e.stats.internal_errors], "the emulator crashed inside"

@@ -23,6 +23,7 @@ import hashlib
 import hmac
 import secrets
 import shutil
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -111,7 +112,10 @@ def complete(ctx: Context, req: Request) -> Response:
         asset.reservation = None
         if reservation.received_type and not asset.content_type:
             asset.content_type = reservation.received_type
-        _store(ctx, asset, reservation.received)
+        received = reservation.received
+    checked = _check(ctx, asset, received)  # outside the lock: it reads the whole file
+    with ctx.state.lock:
+        checked.apply_to(asset)
         ctx.state.burn(scope, keys, ctx.now())
         return Response.json(200, _completed(ctx, asset))
 
@@ -190,9 +194,9 @@ def add_ready(ctx: Context, source: Path, name: str, content_type: str | None) -
     )
     tmp = ctx.tmp_dir / f"seed-{asset.asset_id}"
     shutil.copyfile(source, tmp)
+    _check(ctx, asset, tmp).apply_to(asset)
     with ctx.state.lock:
         ctx.state.assets[asset.asset_id] = asset
-        _store(ctx, asset, tmp)
         return _full(ctx, asset) | {"created_at": _iso(asset.created_at)}
 
 
@@ -235,21 +239,21 @@ def _create_direct(ctx: Context, req: Request) -> Response:
         content_type = _content_type(fields.get("content_type"), upload.content_type, name)
         keys = params.idempotency_keys(req)
         scope = ("POST /assets",)
+        if keys and ctx.state.is_duplicate(scope, keys, ctx.now()):
+            ctx.stats.count_duplicate()
+            raise params.duplicate()
+        asset = _new_asset(
+            ctx,
+            name=name,
+            content_type=content_type,
+            upload_content_type=fields.get("content_type") or upload.content_type,
+            uploaded_via="direct",
+            folder=fields.get("folder"),
+            project_id=fields.get("project_id"),
+        )
+        _check(ctx, asset, upload.path).apply_to(asset)
         with ctx.state.lock:
-            if keys and ctx.state.is_duplicate(scope, keys, ctx.now()):
-                ctx.stats.count_duplicate()
-                raise params.duplicate()
-            asset = _new_asset(
-                ctx,
-                name=name,
-                content_type=content_type,
-                upload_content_type=fields.get("content_type") or upload.content_type,
-                uploaded_via="direct",
-                folder=fields.get("folder"),
-                project_id=fields.get("project_id"),
-            )
             ctx.state.assets[asset.asset_id] = asset
-            _store(ctx, asset, upload.path)
             ctx.state.burn(scope, keys, ctx.now())
             return Response.json(201, _created(ctx, asset))
     finally:
@@ -323,24 +327,44 @@ def _reserve(ctx: Context, asset: Asset) -> Reservation:
     return reservation
 
 
-def _store(ctx: Context, asset: Asset, received: Path) -> None:
-    """Move uploaded bytes into place and check them: the asset becomes ready or failed."""
+@dataclass(frozen=True)
+class _Checked:
+    """Uploaded bytes in place and what checking them found."""
+
+    file: Path
+    size_bytes: int
+    content_type: str | None
+    status: str  # ready | failed
+    width: int | None = None
+    height: int | None = None
+    failure_message: str | None = None
+
+    def apply_to(self, asset: Asset) -> None:
+        asset.file = self.file
+        asset.size_bytes = self.size_bytes
+        asset.content_type = self.content_type
+        asset.status = self.status
+        asset.width, asset.height = self.width, self.height
+        asset.failure_message = self.failure_message
+
+
+def _check(ctx: Context, asset: Asset, received: Path) -> _Checked:
+    """Move uploaded bytes into the asset's place and check them (ready or failed)."""
     folder = ctx.media_dir / asset.asset_id
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / asset.name
     received.replace(target)
-    asset.file = target
-    asset.size_bytes = target.stat().st_size
+    size_bytes = target.stat().st_size
     content_type = asset.content_type or guess_type(asset.name)
-    asset.content_type = content_type
-    asset.status = "ready"
-    if content_type and content_type.startswith("image/"):
-        size = _image_size(target)
-        if size is not None:
-            asset.width, asset.height = size
-        elif content_type not in _NOT_DECODED:
-            asset.status = "failed"
-            asset.failure_message = f"The uploaded file is not a valid {content_type} image."
+    if not content_type or not content_type.startswith("image/"):
+        return _Checked(target, size_bytes, content_type, "ready")
+    size = _image_size(target)
+    if size is not None:
+        return _Checked(target, size_bytes, content_type, "ready", *size)
+    if content_type in _NOT_DECODED:
+        return _Checked(target, size_bytes, content_type, "ready")
+    failure = f"The uploaded file is not a valid {content_type} image."
+    return _Checked(target, size_bytes, content_type, "failed", failure_message=failure)
 
 
 def _image_size(path: Path) -> tuple[int, int] | None:

@@ -12,7 +12,6 @@ with ``error_code: input_unreachable``, as FLORA reports an input it could not f
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from floradrop.emulator import params
@@ -29,8 +28,6 @@ from floradrop.emulator.validation import (
     check_top_level_run_body,
 )
 from floradrop.emulator.wire import Request, Response, not_found, validation_error
-
-log = logging.getLogger(__name__)
 
 _MEDIA_FAMILY = {"imageUrl": "image/", "videoUrl": "video/"}
 
@@ -264,7 +261,7 @@ def _work(ctx: Context, run: Run, job: Job) -> None:
     except TechniqueError as exc:
         failure = (exc.code, exc.message)
     except Exception:
-        log.exception("technique %s failed inside the emulator", run.slug)
+        ctx.report_crash(f"technique {run.slug} crashed inside the emulator")
         failure = ("SERVER_ERROR", "The run failed because of an internal error. Try again.")
     with ctx.state.lock:
         run.outputs = outputs

@@ -56,6 +56,10 @@ class Context(Protocol):
         """Run ``work`` on the worker pool (technique processing)."""
         ...
 
+    def report_crash(self, message: str) -> None:
+        """Count and log an unexpected exception (call from an ``except`` block)."""
+        ...
+
     def is_own_host(self, netloc: str) -> bool:
         """Whether a URL's ``host:port`` is this emulator."""
         ...

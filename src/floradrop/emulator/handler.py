@@ -12,6 +12,7 @@ import contextlib
 import shutil
 import socket
 import struct
+import sys
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -60,7 +61,10 @@ class HTTPServer(ThreadingHTTPServer):
                 conn.shutdown(socket.SHUT_RDWR)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        self.emulator.log_error(f"connection from {client_address} failed")
+        error = sys.exc_info()[1]
+        if self._closing or isinstance(error, ConnectionError | TimeoutError):
+            return  # the client went away, or we are stopping: nothing went wrong here
+        self.emulator.report_crash(f"connection from {client_address[0]} crashed")
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -233,10 +237,15 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         return headers
 
-    def _drop(self) -> None:
-        """Abort the connection with a TCP reset and no response."""
+    def _drop(self, *, reset: bool) -> None:
+        """End the connection without a response: with a TCP reset, or a plain close."""
         self.close_connection = True
-        with contextlib.suppress(OSError):
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        if reset:
+            linger = struct.pack("ii", 1, 0)
+            with contextlib.suppress(OSError):
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+        else:
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_WR)
         with contextlib.suppress(OSError):
             self.connection.close()

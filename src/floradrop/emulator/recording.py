@@ -93,6 +93,7 @@ class EmulatorStats:
         self._uploads = 0
         self._bytes_uploaded = 0
         self._duplicates = 0
+        self._internal_errors = 0
 
     # -- writers (the emulator's own threads) ---------------------------------------------
 
@@ -124,6 +125,10 @@ class EmulatorStats:
     def count_duplicate(self) -> None:
         with self._lock:
             self._duplicates += 1
+
+    def count_internal_error(self) -> None:
+        with self._lock:
+            self._internal_errors += 1
 
     # -- readers ---------------------------------------------------------------------------
 
@@ -169,6 +174,12 @@ class EmulatorStats:
     def bytes_uploaded(self) -> int:
         with self._lock:
             return self._bytes_uploaded
+
+    @property
+    def internal_errors(self) -> int:
+        """Crashes inside the emulator (endpoints, connections, technique work): must stay 0."""
+        with self._lock:
+            return self._internal_errors
 
     @property
     def idempotency_duplicates(self) -> int:

@@ -145,7 +145,7 @@ def handle_api(ctx: Server, req: Request, found: Match) -> Response:
     except (ConnectionError, DropConnectionError):
         raise
     except Exception:
-        log.exception("emulator endpoint %s %s crashed", req.method, req.path)
+        ctx.report_crash(f"endpoint {req.method} {req.path} crashed")
         return Response.error(ApiError(500, "unknown_error", "An unknown error occurred."))
     if lost:
         ctx.stats.count_fault("lose_response")

@@ -275,8 +275,10 @@ class Emulator:
             self.access_log(line)
         log.debug("%s", line)
 
-    def log_error(self, message: str) -> None:
-        log.debug("%s", message, exc_info=True)
+    def report_crash(self, message: str) -> None:
+        """An emulator bug (never a client's fault): counted and logged with its traceback."""
+        self.stats.count_internal_error()
+        log.error("%s", message, exc_info=True)
 
 
 def _stable_id(prefix: str, seed: int) -> str:
