@@ -174,7 +174,7 @@ class Handler(BaseHTTPRequestHandler):
         if emu.recording:
             emu.record(
                 Exchange(
-                    kind=kind or "api",
+                    kind=kind or "other",
                     method=method,
                     path=path,
                     route=route,

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Kind = Literal["api", "storage", "media"]
+Kind = Literal["api", "storage", "media", "other"]
 
 
 @dataclass(frozen=True)
@@ -22,9 +22,10 @@ class Exchange:
 
     ``path`` is the full request path (``/api/v1/techniques``); ``route`` is the template it
     matched (``/techniques/{techniqueId}`` for the API, ``/_storage/upload/{token}`` or
-    ``/_media/{owner}/{name}`` otherwise, ``None`` when nothing matched). Header names are
-    lower-case. ``request_body`` holds the raw bytes when the body was small enough to keep
-    (see ``Emulator.record_body_limit``), else ``None`` with ``request_body_size`` still set.
+    ``/_media/{owner}/{name}`` otherwise, ``None`` when nothing matched); ``kind`` is
+    ``other`` for paths outside the API and the two hosts. Header names are lower-case.
+    ``request_body`` holds the raw bytes when the body was small enough to keep (see
+    ``Emulator.record_body_limit``), else ``None`` with ``request_body_size`` still set.
     ``status`` is ``None`` when the emulator dropped the connection instead of answering.
     """
 
