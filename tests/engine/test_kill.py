@@ -29,7 +29,9 @@ KILLS = int(os.environ.get("FLORADROP_KILL_COUNT", "12"))
 
 
 def start_daemon(config: Path, emu: Emulator, log: Path) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, FLORA_API_KEY=emu.api_key, PYTHONUNBUFFERED="1")
+    env = dict(
+        os.environ, FLORA_API_KEY=emu.api_key, FLORA_BASE_URL=emu.base_url, PYTHONUNBUFFERED="1"
+    )
     with log.open("ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "floradrop", "run", "--headless", "--config", str(config)],

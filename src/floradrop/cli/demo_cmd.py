@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     root = (args.dir or data_dir() / "demo").expanduser().absolute()
     root = root / time.strftime("%Y%m%d-%H%M%S")
     for name, _technique, _samples in DEMO_FOLDERS:
-        (root / name).mkdir(parents=True, exist_ok=True)
+        (root / name / "inbox").mkdir(parents=True, exist_ok=True)
     config = write_config(root)
     emulator = Emulator(run_seconds=args.run_seconds, seed=1)
     emulator.start()
