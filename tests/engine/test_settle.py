@@ -36,7 +36,7 @@ def write(path: Path, data: bytes = b"content") -> str:
 
 
 def event(settler: Settler, path: str, now: float, *, closed: bool = False) -> None:
-    settler.activity("k", path, PurePath(Path(path).name), now, quiet=QUIET, closed=closed)
+    settler.activity("k", path, Path(path).name, now, quiet=QUIET, closed=closed)
 
 
 def run(settler: Settler, *times: float) -> list[ReadyFile]:
@@ -170,7 +170,7 @@ def test_an_old_file_found_by_a_scan_needs_only_two_agreeing_stats(
 ) -> None:
     path = write(tmp_path / "old.png")
     sig = Signature.of(os.lstat(path))
-    settler.found("k", path, PurePath("old.png"), sig=sig, age=3600, now=0.0, quiet=QUIET)
+    settler.found("k", path, "old.png", sig=sig, age=3600, now=0.0, quiet=QUIET)
     ready = run_until(settler, 1.0)
     assert [at for at, _ in ready] == [pytest.approx(0.25)]
 
@@ -180,7 +180,7 @@ def test_a_fresh_file_found_by_a_scan_waits_out_its_quiet_period(
 ) -> None:
     path = write(tmp_path / "fresh.png")
     sig = Signature.of(os.lstat(path))
-    settler.found("k", path, PurePath("fresh.png"), sig=sig, age=0.4, now=0.0, quiet=QUIET)
+    settler.found("k", path, "fresh.png", sig=sig, age=0.4, now=0.0, quiet=QUIET)
     ready = run_until(settler, 2.0)
     assert [at for at, _ in ready] == [pytest.approx(0.6)]
 

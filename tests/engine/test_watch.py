@@ -148,7 +148,7 @@ def test_a_written_file_is_reported_once_with_its_final_size(h: Harness) -> None
 
 
 def test_a_slow_writer_is_never_reported_with_a_partial_size(h: Harness) -> None:
-    h.start(settle=0.6)
+    h.start(settle=1.0)
     chunk, chunks = b"y" * 4096, 25
 
     def slow_writer() -> None:
@@ -206,6 +206,7 @@ def test_the_startup_scan_picks_up_existing_files(h: Harness) -> None:
 
 def test_a_file_deleted_while_settling_is_not_reported(h: Harness) -> None:
     intake = h.start(settle=0.5)
+    h.barrier()
     target = h.move_in("fleeting.png", b"gone soon")  # no close-write: settles slowly
     wait_for(lambda: intake.pending == 1)
     target.unlink()
@@ -346,13 +347,24 @@ def test_symlinks_are_never_followed(h: Harness) -> None:
     assert len(messages) == len(set(messages))  # once per path
 
 
+def test_a_watched_folder_that_is_itself_a_link_is_watched_at_its_target(h: Harness) -> None:
+    link = h.tmp_path / "inbox-link"
+    link.symlink_to(h.inbox, target_is_directory=True)
+    h.start(h.spec(link))
+    (h.inbox / "through-link.png").write_bytes(b"t")
+    wait_for(lambda: h.recorder.has("through-link.png"))
+    (ready,) = h.recorder.about("through-link.png")
+    assert (ready.key, ready.path) == (str(link), link / "through-link.png")
+
+
 def test_a_zero_byte_file_is_reported_after_the_quiet_period(h: Harness) -> None:
     h.start(settle=0.5)
+    h.barrier()
     (h.inbox / "empty.png").touch()
     (h.inbox / "full.png").write_bytes(b"full")
     wait_for(lambda: h.recorder.has("empty.png") and h.recorder.has("full.png"))
     # the close-write fast path is for files with content; the empty one waited
-    assert h.recorder.names() == ["full.png", "empty.png"]
+    assert h.recorder.names() == ["barrier.txt", "full.png", "empty.png"]
     assert h.recorder.about("empty.png")[0].size == 0
 
 
@@ -406,6 +418,7 @@ def test_update_specs_adds_and_removes_folders_and_keeps_pending_ones(h: Harness
 
 def test_forget_drops_a_pending_candidate(h: Harness) -> None:
     intake = h.start(settle=0.5)
+    h.barrier()  # the startup scan is over: the only source of handled.png is its event
     target = h.move_in("handled.png", b"h")
     wait_for(lambda: intake.pending == 1)
     intake.forget(target)

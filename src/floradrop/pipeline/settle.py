@@ -100,7 +100,7 @@ class _Candidate:
         "sig_at",
     )
 
-    def __init__(self, key: str, path: str, rel: PurePath, quiet: float) -> None:
+    def __init__(self, key: str, path: str, rel: str, quiet: float) -> None:
         self.key = key
         self.path = path
         self.rel = rel
@@ -124,7 +124,8 @@ class Settler:
 
     Feed it with :meth:`activity` (events) and :meth:`found` (scans); call :meth:`run_due` at
     :meth:`next_due`. Ready files are returned once per (path, size, mtime, inode): call
-    :meth:`mark_reported` after handing one over.
+    :meth:`mark_reported` after handing one over. ``rel`` is the path relative to its watched
+    folder, kept as a string (a ``PurePath`` per waiting file would double the memory).
     """
 
     def __init__(
@@ -155,7 +156,7 @@ class Settler:
     # -- input -------------------------------------------------------------------------------
 
     def activity(
-        self, key: str, path: str, rel: PurePath, now: float, *, quiet: float, closed: bool = False
+        self, key: str, path: str, rel: str, now: float, *, quiet: float, closed: bool = False
     ) -> None:
         """An event for ``path``: (re)start waiting. ``closed``: a close-write (fast path)."""
         cand = self._candidates.get(path)
@@ -172,7 +173,7 @@ class Settler:
         self,
         key: str,
         path: str,
-        rel: PurePath,
+        rel: str,
         *,
         sig: Signature,
         age: float,
@@ -313,7 +314,7 @@ class Settler:
         return ReadyFile(
             key=cand.key,
             path=Path(cand.path),
-            rel=cand.rel,
+            rel=PurePath(cand.rel),
             size=sig.size,
             mtime_ns=sig.mtime_ns,
             inode=sig.inode or None,

@@ -18,7 +18,7 @@ reported.
 """
 
 # String paths, not pathlib, on purpose: a scan of 10,000 files stays a few milliseconds.
-# ruff: noqa: PTH100, PTH116, PTH118, PTH206
+# ruff: noqa: PTH100, PTH114, PTH116, PTH118, PTH206
 
 from __future__ import annotations
 
@@ -108,6 +108,7 @@ class _Folder:
         self.observer: BaseObserver | None = None
         self.identity: tuple[int, int] | None = None
         self.missing = False  # reported missing; cleared when watched again
+        self.watch_root: str | None = None  # the target, when the folder itself is a link
         self.configure(spec, quiet)
 
     def configure(self, spec: WatchSpec, quiet: float) -> None:
@@ -119,6 +120,15 @@ class _Folder:
         excludes = [os.path.abspath(p) for p in spec.exclude]
         self.excluded: Callable[[str], bool] = all_under(excludes) if excludes else _never_str
         self.ignored: set[str] = set()
+
+    def local(self, path: str) -> str:
+        """An event path under the watched target, as a path under the configured folder."""
+        if self.watch_root is None:
+            return path
+        if path == self.watch_root:
+            return self.root
+        target = os.path.join(self.watch_root, "")
+        return self.prefix + path[len(target) :] if path.startswith(target) else path
 
     def same_watch(self, spec: WatchSpec) -> bool:
         return (
@@ -324,10 +334,14 @@ class Intake:
             self._folder_missing(folder)
             return False
         observer = self._observer(folder.spec.polling)
+        # A folder that is itself a link (a configured location, not a link inside the folder)
+        # is watched at its target: inotify never follows the last component. Event paths
+        # are mapped back in _apply.
+        folder.watch_root = os.path.realpath(folder.root) if os.path.islink(folder.root) else None
         try:
             watch = observer.schedule(
                 folder.handler,
-                folder.root,
+                folder.watch_root or folder.root,
                 recursive=folder.spec.recursive,
                 event_filter=list(EVENT_FILTER),
             )
@@ -464,7 +478,7 @@ class Intake:
     def _apply(self, folder: _Folder, event: FileSystemEvent, now: float) -> None:
         if self._folders.get(folder.key) is not folder:
             return  # from a watch that was replaced or removed
-        src = os.fsdecode(event.src_path)
+        src = folder.local(os.fsdecode(event.src_path))
         kind = event.event_type
         if event.is_directory:
             if kind == "deleted" and src == folder.root:
@@ -472,13 +486,13 @@ class Intake:
             elif kind in ("deleted", "moved"):
                 self._settler.drop_where(all_under([src]))
             if folder.spec.recursive and kind in ("created", "moved"):
-                dest = os.fsdecode(event.dest_path) if kind == "moved" else src
+                dest = folder.local(os.fsdecode(event.dest_path)) if kind == "moved" else src
                 if self._dir_admitted(folder, dest):
                     self._scan(folder, dest)
             return
         if kind == "moved":
             closed = self._settler.take_closed(src, now)
-            self._touch(folder, os.fsdecode(event.dest_path), now, closed=closed)
+            self._touch(folder, folder.local(os.fsdecode(event.dest_path)), now, closed=closed)
         elif kind == "deleted":
             self._settler.drop(src)
         elif kind in ("created", "modified", "attrib", "closed"):
@@ -496,21 +510,20 @@ class Intake:
             return
         self._settler.activity(folder.key, path, rel, now, quiet=folder.quiet, closed=closed)
 
-    def _admit(self, folder: _Folder, path: str) -> PurePath | None:
+    def _admit(self, folder: _Folder, path: str) -> str | None:
         """``path`` relative to the folder, or None when it is never to be reported."""
         if not path.startswith(folder.prefix) or path in folder.ignored:
             return None
         rel = path[len(folder.prefix) :]
-        parts = rel.split(os.sep)
         if not rel or folder.excluded(path):
             return None
+        parts = rel.split(os.sep)
         if len(parts) > 1 and (
             not folder.spec.recursive or any(p.startswith(".") for p in parts[:-1])
         ):
             return None
-        pure = PurePath(rel)
         try:
-            ignored = folder.spec.is_ignored(pure)
+            ignored = folder.spec.is_ignored(PurePath(rel))
         except Exception:
             logger.exception("is_ignored failed for {}; the file is left alone", path)
             ignored = True
@@ -519,7 +532,7 @@ class Intake:
                 folder.ignored.clear()
             folder.ignored.add(path)
             return None
-        return pure
+        return rel
 
     def _dir_admitted(self, folder: _Folder, path: str) -> bool:
         if not path.startswith(folder.prefix) or folder.excluded(path):
