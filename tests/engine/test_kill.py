@@ -21,6 +21,7 @@ import pytest
 from PIL import Image
 
 from floradrop.emulator import Emulator
+from floradrop.instance import DaemonInfo
 
 from .harness import drop, folder_toml, png_bytes, wait_for, write_config
 
@@ -80,6 +81,11 @@ def test_sigkill_at_random_moments_keeps_exactly_once(tmp_path: Path) -> None:
             thread.join()
         proc = start_daemon(config, emu, log)
         try:
+            wait_for(
+                lambda: (info := DaemonInfo.read(tmp_path / "state")) and info.pid == proc.pid,
+                60,
+                "the daemon is up",
+            )
             wait_for(
                 lambda: journal_states(tmp_path / "state").get("done", 0) >= FILES,
                 timeout=240,

@@ -138,8 +138,8 @@ def _run_locked(args: argparse.Namespace, config: Config, lock: Any, log_file: P
     server = control.ControlServer(config.daemon.state_dir, handle)
     address = server.start()
     tray_label = "headless" if tray is None else f"tray ({getattr(tray, 'backend', 'pystray')})"
-    lock.publish(new_info(config.source, address, tray_label))
     _install_signal_handlers(stop, tray)
+    lock.publish(new_info(config.source, address, tray_label))  # "up": status and pause work
 
     engine.start()
     sd_notify("READY=1")
