@@ -140,7 +140,8 @@ class Handler(BaseHTTPRequestHandler):
                 pace=emu.upload_pause if kind == "storage" else None,
             )
         except ValueError:
-            self._send(Response(400, b"Bad Content-Length\n", "text/plain"), kind, close=True)
+            bad = Response(400, b"Bad Content-Length\n", "text/plain")
+            self._send(bad, self._headers_for(bad, close=True))
             return
         req = Request(method, path, parse_qs(url.query, keep_blank_values=True), headers, body)
         req.route, req.params = route, dict(found.params) if found else {}
@@ -158,20 +159,15 @@ class Handler(BaseHTTPRequestHandler):
                 response = found.route.endpoint(emu, req)
         except routes.DropConnectionError as drop:
             fault = drop.fault
-            self._drop(reset=fault == "reset")
         except ConnectionError:
             self.close_connection = True
             return
-        sent_headers: dict[str, str] = {}
+        headers_out: dict[str, str] = {}
         if response is not None:
             if kind == "api":
                 response.headers["request-id"] = "req_" + uuid.uuid4().hex[:24]
-            complete = self._finish_body(body)
-            sent_headers = self._send(response, kind, close=not complete)
-        status = response.status if response is not None else None
-        elapsed_ms = (time.monotonic() - started) * 1000
-        emu.access(f"{method} {path} {status or 'dropped (' + str(fault) + ')'} {elapsed_ms:.0f}ms")
-        if emu.recording:
+            headers_out = self._headers_for(response, close=not self._finish_body(body))
+        if emu.recording:  # before answering: a client that has its answer sees the record
             emu.record(
                 Exchange(
                     kind=kind or "other",
@@ -182,8 +178,8 @@ class Handler(BaseHTTPRequestHandler):
                     request_headers=headers,
                     request_body=None if overflow else bytes(kept),
                     request_body_size=body.consumed,
-                    status=status,
-                    response_headers=sent_headers,
+                    status=response.status if response is not None else None,
+                    response_headers=headers_out,
                     response_body=(
                         response.body if response is not None and response.file is None else None
                     ),
@@ -192,6 +188,14 @@ class Handler(BaseHTTPRequestHandler):
                     fault=fault,
                 )
             )
+        if response is None:
+            self._drop(reset=fault == "reset")
+            outcome = f"dropped ({fault})"
+        else:
+            self._send(response, headers_out)
+            outcome = str(response.status)
+        elapsed_ms = (time.monotonic() - started) * 1000
+        emu.access(f"{method} {path} {outcome} {elapsed_ms:.0f}ms")
 
     @staticmethod
     def _content_length(headers: dict[str, str]) -> int | None:
@@ -212,7 +216,7 @@ class Handler(BaseHTTPRequestHandler):
         except ConnectionError:
             return False
 
-    def _send(self, response: Response, kind: Kind | None, *, close: bool) -> dict[str, str]:
+    def _headers_for(self, response: Response, *, close: bool) -> dict[str, str]:
         headers = {
             "content-type": response.content_type,
             "content-length": str(response.file_size if response.file else len(response.body)),
@@ -221,13 +225,16 @@ class Handler(BaseHTTPRequestHandler):
         if close:
             headers["connection"] = "close"
             self.close_connection = True
+        return headers
+
+    def _send(self, response: Response, headers: dict[str, str]) -> None:
         try:
             self.send_response(response.status)
             for name, value in headers.items():
                 self.send_header(name, value)
             self.end_headers()
             if self.command == "HEAD":
-                return headers
+                return
             if response.file is not None:
                 with response.file.open("rb") as handle:
                     shutil.copyfileobj(handle, self.wfile, CHUNK)
@@ -235,7 +242,6 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.write(response.body)
         except (ConnectionError, OSError):
             self.close_connection = True
-        return headers
 
     def _drop(self, *, reset: bool) -> None:
         """End the connection without a response: with a TCP reset, or a plain close."""
@@ -248,4 +254,6 @@ class Handler(BaseHTTPRequestHandler):
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_WR)
         with contextlib.suppress(OSError):
+            # The socket closes for real (and sends its RST now) once its reader is closed.
+            self.rfile.close()
             self.connection.close()
