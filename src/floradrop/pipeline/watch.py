@@ -224,14 +224,19 @@ class Intake:
             self._rescan_all = True
         self._overflow = _OverflowListener(self._on_overflow)
         logging.getLogger("watchdog").addHandler(self._overflow)
-        for spec in self._specs:
-            folder = self._folders[spec.key] = _Folder(spec, self._settle_seconds, self._enqueue)
-            self._establish(folder)
-        now = self._clock()
-        self._next_root_check = now + ROOT_CHECK_SECONDS
-        self._next_rescan = now + self._rescan_seconds
-        self._thread = threading.Thread(target=self._run, name="floradrop-settle")
-        self._thread.start()
+        try:
+            for spec in self._specs:
+                folder = _Folder(spec, self._settle_seconds, self._enqueue)
+                self._folders[spec.key] = folder
+                self._establish(folder)
+            now = self._clock()
+            self._next_root_check = now + ROOT_CHECK_SECONDS
+            self._next_rescan = now + self._rescan_seconds
+            self._thread = threading.Thread(target=self._run, name="floradrop-settle")
+            self._thread.start()
+        except BaseException:
+            self.stop()
+            raise
         logger.debug("intake started: {} folder(s)", len(self._folders))
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -333,7 +338,11 @@ class Intake:
         if st is None or not stat.S_ISDIR(st.st_mode):
             self._folder_missing(folder)
             return False
-        observer = self._observer(folder.spec.polling)
+        try:
+            observer = self._observer(folder.spec.polling)
+        except OSError as exc:  # e.g. no inotify instance left (fs.inotify.max_user_instances)
+            self._cannot_watch(folder, exc)
+            return False
         # A folder that is itself a link (a configured location, not a link inside the folder)
         # is watched at its target: inotify never follows the last component. Event paths
         # are mapped back in _apply.
