@@ -88,7 +88,7 @@ class Daemon:
         return self
 
     def stop(self) -> None:
-        self.engine.stop()
+        self.engine.stop()  # also fine when start() failed half-way
         self.client.close()
         self.engine.journal.close()
 
@@ -106,8 +106,8 @@ class Daemon:
 
 @contextmanager
 def running(config_path: Path, emulator: Emulator) -> Iterator[Daemon]:
-    daemon = Daemon(load_config(config_path), emulator).start()
+    daemon = Daemon(load_config(config_path), emulator)
     try:
-        yield daemon
+        yield daemon.start()
     finally:
         daemon.stop()
