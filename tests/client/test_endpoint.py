@@ -31,9 +31,12 @@ def test_key_from_argument_or_environment_stripped(
         client.list_workspaces()
     with FloraClient(" sk_live_fromArgument1 ", base_url=BASE, transport=fake.transport) as client:
         client.list_workspaces()
+    with FloraClient("Bearer sk_live_pasted123", base_url=BASE, transport=fake.transport) as client:
+        client.list_workspaces()
     assert [s.headers["authorization"] for s in fake.seen] == [
         f"Bearer {KEY}",
         "Bearer sk_live_fromArgument1",
+        "Bearer sk_live_pasted123",
     ]
 
 

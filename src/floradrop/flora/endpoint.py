@@ -86,6 +86,8 @@ class Endpoint:
             source, raw = "the default base URL", DEFAULT_BASE_URL
         key = api_key if api_key is not None else env.get(KEY_ENV)
         key = key.strip() if key else None
+        if key and key[:7].lower() == "bearer ":  # a pasted header value: keep only the key
+            key = key[7:].strip()
         return cls(
             base_url=_normalise_base_url(raw, source),
             api_key=key or None,
