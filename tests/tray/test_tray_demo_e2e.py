@@ -56,9 +56,9 @@ class Demo:
 
 
 def open_menu(x: XSession, icon: Rect) -> Rect:
-    before = x.windows()
+    before = x.popups()
     x.click(*icon.centre, button=3)  # gtk backend: the right button opens the menu
-    return wait_for("the menu to open", lambda: next(iter(x.popups(before)), None)).rect
+    return wait_for("the menu to open", lambda: x.new_popup(before, min_height=100)).rect
 
 
 def wait_state(x: XSession, icon: Rect, state: TrayState, shot: Path) -> Image.Image:
@@ -82,13 +82,13 @@ def test_tray_over_a_scripted_status(root: Path, artifacts: Path, tmp_path: Path
         demo = Demo(x, tmp_path)
         demo.show(idle, service_installed=False)
         demo.start()
-        icon = wait_for("the icon to dock in the tray", x.tray_icon)
+        icon = x.wait_icon()
         states = {TrayState.IDLE: wait_state(x, icon, TrayState.IDLE, artifacts / "idle.png")}
 
         # The tooltip says the state in words.
-        before = x.windows()
+        before = x.popups()
         x.run(["xdotool", "mousemove", *map(str, icon.centre)])
-        wait_for("the tooltip", lambda: x.popups(before))
+        wait_for("the tooltip", lambda: x.new_popup(before))
         x.screenshot(artifacts / "tooltip.png")
 
         # The menu opens; Pause reaches the daemon and the icon turns to paused.
@@ -165,7 +165,7 @@ def test_xorg_fallback_docks_a_menu_less_icon_and_says_so(tmp_path: Path) -> Non
         demo = Demo(x, tmp_path, backend="xorg")
         demo.show(Snapshot(daemon_running=True))
         demo.start()
-        icon = wait_for("the xorg icon to dock", x.tray_icon)
+        icon = x.wait_icon()
         assert x.icon_state(icon, tmp_path / "xorg.png") is TrayState.IDLE
         log = wait_for(
             "the warning", lambda: "menu-less tray" in demo.log.read_text() and demo.log.read_text()
@@ -198,3 +198,16 @@ def test_tray_available_names_the_backend(
     available, reason = lines[0]
     assert available is True
     assert reason.startswith(expected)
+
+
+@pytest.mark.parametrize("backend", ["gtk", "xorg"])
+def test_icon_docks_when_the_tray_host_starts_later(tmp_path: Path, backend: str) -> None:
+    """At login floradrop may start before the panel: the icon docks once the panel is up."""
+    with XSession(tmp_path / "x", tray_host=False) as x:
+        demo = Demo(x, tmp_path, backend=backend)
+        demo.show(Snapshot(daemon_running=True, paused=True))
+        demo.start()
+        wait_for("the tray to start", lambda: "tray: icon shown" in demo.log.read_text())
+        x.start_tray_host()
+        icon = x.wait_icon()
+        assert x.icon_state(icon, tmp_path / "late.png") is TrayState.PAUSED

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import random
 import re
 import shutil
 import signal
@@ -127,8 +128,9 @@ def state_of_pixels(image: Image.Image, min_share: float = 0.08) -> TrayState | 
 class XSession:
     """Xvfb + trayer, and the processes started in it. Use as a context manager."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, tray_host: bool = True) -> None:
         self.workdir = workdir
+        self.tray_host = tray_host
         self.display = ""
         self._xvfb: subprocess.Popen[bytes] | None = None
         self._displayfd: int | None = None
@@ -136,41 +138,28 @@ class XSession:
         self._shots = 0
 
     def __enter__(self) -> XSession:
+        try:
+            self._start()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        read_end, write_end = os.pipe()
-        with (self.workdir / "xvfb.log").open("wb") as log:
-            self._xvfb = subprocess.Popen(
-                [
-                    "Xvfb",
-                    "-displayfd",
-                    str(write_end),
-                    "-screen",
-                    "0",
-                    f"{SCREEN[0]}x{SCREEN[1]}x24",
-                    "-nolisten",
-                    "tcp",
-                ],
-                pass_fds=(write_end,),
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-                start_new_session=True,
-            )
-        os.close(write_end)
-        # Keep the read end open until Xvfb is stopped: closing it kills Xvfb (PLATFORM.md).
-        self._displayfd = read_end
-        number = b""
-        deadline = time.monotonic() + 20
-        while not number.endswith(b"\n"):
-            if time.monotonic() > deadline or self._xvfb.poll() is not None:
-                raise RuntimeError("Xvfb did not start; see xvfb.log")
-            chunk = os.read(read_end, 16)
-            if not chunk:
-                raise RuntimeError("Xvfb closed its display pipe; see xvfb.log")
-            number += chunk
-        self.display = ":" + number.decode().strip()
+        for attempt in range(1, 4):
+            if self._start_xvfb():
+                break
+            if attempt == 3:
+                raise RuntimeError(f"Xvfb did not start\n{self.diagnostics()}")
         config_home = self.workdir / "xdg-config"
         (config_home / "dunst").mkdir(parents=True, exist_ok=True)
         (config_home / "dunst" / "dunstrc").write_text(DUNSTRC)
+        if self.tray_host:
+            self.start_tray_host()
+
+    def start_tray_host(self) -> None:
+        """Start trayer, docked at the top right, and wait until it owns the tray selection."""
         self.spawn(
             [
                 "trayer",
@@ -191,8 +180,11 @@ class XSession:
             ],
             log="trayer.log",
         )
-        wait_for("the trayer panel", lambda: self.find_window("panel"))
-        return self
+        try:
+            wait_for("the trayer panel", lambda: self.find_window("panel"))
+            wait_for("trayer to own the tray selection", self.tray_manager)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.diagnostics()}") from None
 
     def __exit__(self, *exc: object) -> None:
         for proc in reversed(self._procs):
@@ -201,6 +193,92 @@ class XSession:
             self.stop_process(self._xvfb)
         if self._displayfd is not None:
             os.close(self._displayfd)
+            self._displayfd = None
+
+    def _start_xvfb(self) -> bool:
+        """Start Xvfb on a fresh display number; True once it accepts connections.
+
+        ``-noreset``: by default the server resets whenever its last client disconnects, and a
+        client connecting during the reset (trayer, right after a probe) is refused. A random
+        display number, not the first free one, keeps clear of a stale socket left by a
+        killed server (Xvfb here takes no lock files, so it cannot tell).
+        """
+        if self._xvfb is not None:
+            self.stop_process(self._xvfb)
+        if self._displayfd is not None:
+            os.close(self._displayfd)
+        number = random.randint(100, 30000)
+        read_end, write_end = os.pipe()
+        with (self.workdir / "xvfb.log").open("ab") as log:
+            self._xvfb = subprocess.Popen(
+                [
+                    "Xvfb",
+                    f":{number}",
+                    "-displayfd",
+                    str(write_end),
+                    "-screen",
+                    "0",
+                    f"{SCREEN[0]}x{SCREEN[1]}x24",
+                    "-noreset",
+                    "-nolisten",
+                    "tcp",
+                ],
+                pass_fds=(write_end,),
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                start_new_session=True,
+            )
+        os.close(write_end)
+        # Keep the read end open until Xvfb is stopped: closing it kills Xvfb (PLATFORM.md).
+        self._displayfd = read_end
+        announced = b""
+        while not announced.endswith(b"\n"):
+            chunk = os.read(read_end, 16)  # returns b"" when Xvfb exits
+            if not chunk:
+                return False
+            announced += chunk
+        self.display = ":" + announced.decode().strip()
+        try:
+            wait_for("Xvfb to accept connections", self._connectable, timeout=10)
+        except AssertionError:
+            return False
+        return True
+
+    def _connectable(self) -> bool:
+        from Xlib import display as xdisplay
+        from Xlib.error import DisplayError
+
+        try:
+            xdisplay.Display(self.display).close()
+        except DisplayError:
+            return False
+        return True
+
+    def tray_manager(self) -> int:
+        """The window id owning the system tray selection (0: no tray host yet)."""
+        from Xlib import display as xdisplay
+
+        connection = xdisplay.Display(self.display)
+        try:
+            atom = connection.intern_atom("_NET_SYSTEM_TRAY_S0")
+            owner = connection.get_selection_owner(atom)
+            return int(owner.id) if owner else 0
+        finally:
+            connection.close()
+
+    def diagnostics(self) -> str:
+        """What the session's logs say, for a failure message."""
+        xvfb = self._xvfb
+        parts = [
+            f"display {self.display}, Xvfb pid {xvfb.pid if xvfb else None}, "
+            f"exit code {xvfb.poll() if xvfb else None}"
+        ]
+        for log in sorted(self.workdir.glob("*.log")):
+            parts.append(f"--- {log.name}\n{log.read_text(errors='replace')[-2000:]}")
+        locks = sorted(str(p) for p in Path("/tmp").glob(".X*-lock"))
+        sockets = sorted(str(p) for p in Path("/tmp/.X11-unix").glob("*"))
+        parts.append(f"--- X locks {locks}, sockets {sockets}")
+        return "\n".join(parts)
 
     def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DBUS_", "WAYLAND_"))}
@@ -279,19 +357,41 @@ class XSession:
             return None
         return max(inside, key=lambda w: w.depth).rect
 
-    def popups(self, before: Sequence[Window]) -> list[Window]:
-        """Top-level windows of a reasonable size that were not there in ``before``."""
-        known = {w.id for w in before}
-        top = min((w.depth for w in self.windows()), default=0)
+    def viewable(self, window: Window) -> bool:
+        try:
+            info = self.run(["xwininfo", "-id", window.id])
+        except subprocess.CalledProcessError:  # gone meanwhile
+            return False
+        return "Map State: IsViewable" in info
+
+    def wait_icon(self, timeout: float = 30.0) -> Rect:
+        """Wait until an icon docks in the tray; on failure say what the screen had."""
+        try:
+            return wait_for("the icon to dock in the tray", self.tray_icon, timeout=timeout)
+        except AssertionError as exc:
+            tree = self.run(["xwininfo", "-root", "-tree"])
+            raise AssertionError(f"{exc}\n{tree}\n{self.diagnostics()}") from None
+
+    def popups(self, min_height: int = 40) -> list[Window]:
+        """Top-level windows on screen (mapped) of at least ``min_height``: menus, tooltips."""
+        windows = self.windows()
+        top = min((w.depth for w in windows), default=0)
         return [
             w
-            for w in self.windows()
-            if w.id not in known
-            and w.depth == top
+            for w in windows
+            if w.depth == top
+            and w.name not in ('"panel"', '"Dunst"')
             and w.rect.width >= 40
-            and w.rect.height >= 40
+            and w.rect.height >= min_height
             and w.rect.x >= 0
+            and self.viewable(w)
         ]
+
+    def new_popup(self, before: Sequence[Window], min_height: int = 40) -> Window | None:
+        """A popup on screen now that was not on screen in ``before`` (the biggest)."""
+        known = {w.id for w in before}
+        fresh = [w for w in self.popups(min_height) if w.id not in known]
+        return max(fresh, key=lambda w: w.rect.height, default=None)
 
     def click(self, x: int, y: int, button: int = 1) -> None:
         self.run(["xdotool", "mousemove", str(x), str(y), "click", str(button)])

@@ -20,7 +20,7 @@ from loguru import logger
 
 from floradrop.errors import FloradropError
 from floradrop.status import Snapshot
-from floradrop.tray.backend import Backend, backend_of, import_pystray
+from floradrop.tray.backend import Backend, XorgDocking, backend_of, import_pystray
 from floradrop.tray.icon import render_icon
 from floradrop.tray.menu import Action, MenuEntry, menu_model, tooltip_text
 from floradrop.tray.notify import Notification, Notifier
@@ -28,6 +28,7 @@ from floradrop.tray.opener import open_path
 
 ICON_SIZE = 64
 POLL_INTERVAL = 0.5
+REDOCK_INTERVAL = 2.0
 APP_NAME = "floradrop"
 
 
@@ -111,6 +112,8 @@ class TrayApp:
         self._wake = threading.Event()
         self._poller: threading.Thread | None = None
         self._quitter: threading.Thread | None = None
+        self._docking: XorgDocking | None = None
+        self._redocked_at = 0.0
 
     def snapshot(self) -> Snapshot:
         """The current snapshot, with the config and log files filled in when it has none."""
@@ -172,14 +175,34 @@ class TrayApp:
             return
         icon.visible = True
         self._set_tooltip(tooltip_text(self._shown or Snapshot()))
+        if self.backend.name == "xorg":
+            try:
+                self._docking = XorgDocking(icon._window.id)
+            except Exception as exc:  # keep the icon; only the re-docking is lost
+                logger.opt(exception=exc).warning("tray: cannot watch the xorg icon's docking")
         self._poller = threading.Thread(target=self._poll, name="floradrop-tray-poll", daemon=True)
         self._poller.start()
 
     def _poll(self) -> None:
-        while not self._stopping.is_set():
-            self.refresh()
-            self._wake.wait(POLL_INTERVAL)
-            self._wake.clear()
+        try:
+            while not self._stopping.is_set():
+                self.refresh()
+                self._keep_docked()
+                self._wake.wait(POLL_INTERVAL)
+                self._wake.clear()
+        finally:
+            if self._docking is not None:
+                self._docking.close()
+
+    def _keep_docked(self) -> None:
+        """On xorg, ask the tray host again while the icon is not in it (see XorgDocking)."""
+        now = time.monotonic()
+        if self._docking is None or now - self._redocked_at < REDOCK_INTERVAL:
+            return
+        self._redocked_at = now
+        if self._docking.needs_dock() and self._icon is not None:
+            logger.debug("tray: the icon is not docked yet; asking the tray host again")
+            self._icon.icon = self._icon.icon  # pystray's xorg backend re-sends its request
 
     def refresh(self) -> None:
         """Read the snapshot once; update what changed; show due notifications."""

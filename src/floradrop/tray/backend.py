@@ -106,3 +106,38 @@ def tray_available(headless: bool) -> tuple[bool, str]:
         if reason:
             return False, reason
     return True, backend.warning or f"pystray {backend.name} backend"
+
+
+class XorgDocking:
+    """Keeps pystray's xorg icon docked.
+
+    pystray's xorg backend asks the tray host to dock its icon once, when it is shown (and
+    again only when the image changes). A host that starts after floradrop (at login), or that
+    misses the request while it is starting, never shows the icon. :meth:`needs_dock` says when
+    to ask again: a host owns the tray selection and the icon's window is still not in it. It
+    uses a connection of its own, since pystray's belongs to pystray's thread.
+    """
+
+    def __init__(self, window_id: int) -> None:
+        from Xlib import X, display
+
+        self._none = X.NONE
+        self._display = display.Display()
+        screen = self._display.get_default_screen()
+        self._selection = self._display.intern_atom(f"_NET_SYSTEM_TRAY_S{screen}")
+        self._root = self._display.screen().root
+        self._window = self._display.create_resource_object("window", window_id)
+
+    def needs_dock(self) -> bool:
+        try:
+            if self._display.get_selection_owner(self._selection) == self._none:
+                return False  # no tray host (yet): asking would only log errors
+            return bool(self._window.query_tree().parent == self._root)
+        except Exception:  # the display went away: nothing to do
+            return False
+
+    def close(self) -> None:
+        try:
+            self._display.close()
+        except Exception:  # already closed with the display
+            return

@@ -1,0 +1,141 @@
+"""``floradrop run`` with its tray icon, for real: Xvfb, trayer, dbus, the FLORA emulator.
+
+The daemon docks its icon (screenshot), a right click opens the menu (screenshot), Pause in
+the menu makes ``floradrop status --json`` report ``paused: true`` and Resume clears it, a
+dropped file turns the icon to working and back to idle (read from the icon's pixels, and
+confirmed by ``status --json``), and Quit stops the daemon cleanly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from floradrop.emulator import Emulator
+from floradrop.status import TrayState
+
+from .conftest import publish
+from .xsession import Rect, XSession, requirement_marks, wait_for
+
+pytestmark = requirement_marks()
+
+
+def write_config(root: Path, emulator: Emulator) -> Path:
+    config = root / "floradrop.toml"
+    config.write_text(
+        "[flora]\n"
+        f"base_url = {emulator.base_url!r}\n"
+        "[daemon]\n"
+        f"state_dir = {str(root / 'state')!r}\n"
+        f"log_dir = {str(root / 'logs')!r}\n"
+        "settle_seconds = 0.2\n"
+        "poll_interval_seconds = 2\n"
+        "[[folders]]\n"
+        f"path = {str(root / 'CCTV Cam' / 'inbox')!r}\n"
+        'name = "CCTV Cam"\n'
+        'technique = "cctv-cam"\n',
+        encoding="utf-8",
+    )
+    return config
+
+
+def status(config: Path, emulator: Emulator) -> dict[str, Any]:
+    result = subprocess.run(
+        [sys.executable, "-m", "floradrop", "status", "--json", "--config", str(config)],
+        env=dict(os.environ, FLORA_API_KEY=emulator.api_key),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+def open_menu(x: XSession, icon: Rect) -> Rect:
+    before = x.popups()
+    x.click(*icon.centre, button=3)  # gtk backend: the right button opens the menu
+    return wait_for("the menu to open", lambda: x.new_popup(before, min_height=100)).rect
+
+
+def photo(path: Path) -> None:
+    from PIL import Image
+
+    staging = path.parent.parent / ".staging"
+    staging.mkdir(exist_ok=True)
+    Image.new("RGB", (64, 48), (200, 120, 40)).save(staging / path.name)
+    os.replace(staging / path.name, path)  # arrives whole, as a move from elsewhere would
+
+
+def test_floradrop_run_shows_and_obeys_its_tray_icon(tmp_path: Path, artifacts: Path) -> None:
+    inbox = tmp_path / "CCTV Cam" / "inbox"
+    inbox.mkdir(parents=True)
+    # Runs take a few seconds, so that "working" is there to be seen.
+    with Emulator(run_seconds=4) as emulator, XSession(tmp_path / "x") as x:
+        config = write_config(tmp_path, emulator)
+        daemon = x.spawn(
+            [sys.executable, "-m", "floradrop", "run", "--config", str(config)],
+            log="run.log",
+            dbus=True,
+            env={"FLORA_API_KEY": emulator.api_key, "PYTHONUNBUFFERED": "1"},
+        )
+        try:
+            icon = x.wait_icon(timeout=60)
+            wait_for("idle", lambda: x.icon_state(icon, artifacts / "docked.png") is TrayState.IDLE)
+            first = status(config, emulator)
+            assert first["state"] == "idle" and first["paused"] is False
+            assert first["tray_warning"] is None
+
+            # A dropped file: working, then idle again, with its outputs written.
+            photo(inbox / "street.png")
+            wait_for(
+                "the icon to show working",
+                lambda: x.icon_state(icon, artifacts / "working.png") is TrayState.WORKING,
+            )
+            assert status(config, emulator)["state"] == "working"
+            wait_for(
+                "the icon to be idle again",
+                lambda: x.icon_state(icon, artifacts / "idle-again.png") is TrayState.IDLE,
+                timeout=60,
+            )
+            after = status(config, emulator)
+            assert after["state"] == "idle" and after["done_today"] == 1
+            assert any((tmp_path / "CCTV Cam" / "inbox-outputs").iterdir())
+
+            # The menu opens on a right click and shows the day.
+            menu = open_menu(x, icon)
+            shot = x.screenshot(artifacts / "menu.png")
+            x.keys("Escape")
+            publish(
+                shot.crop((menu.x - 12, 0, shot.width, menu.y + menu.height + 12)), "tray-menu.png"
+            )
+
+            # Pause in the menu is `floradrop pause`; choosing it again resumes.
+            open_menu(x, icon)
+            x.keys("Down", "Return")  # the first enabled entry is Pause
+            wait_for("paused: true", lambda: status(config, emulator)["paused"] is True)
+            wait_for(
+                "paused icon",
+                lambda: x.icon_state(icon, artifacts / "paused.png") is TrayState.PAUSED,
+            )
+            open_menu(x, icon)
+            x.screenshot(artifacts / "menu-paused.png")
+            x.keys("Down", "Return")
+            wait_for("paused: false", lambda: status(config, emulator)["paused"] is False)
+            wait_for(
+                "idle icon", lambda: x.icon_state(icon, artifacts / "resumed.png") is TrayState.IDLE
+            )
+
+            # Quit (the last entry) stops the daemon gracefully.
+            open_menu(x, icon)
+            x.keys("Up", "Return")
+            assert daemon.wait(30) == 0
+        finally:
+            log = (x.workdir / "run.log").read_text(errors="replace")
+            (artifacts / "run.log").write_text(log)
+        assert "tray: Quit floradrop chosen" in log
