@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from floradrop.emulator import Emulator
 from floradrop.status import TrayState
@@ -139,3 +142,71 @@ def test_floradrop_run_shows_and_obeys_its_tray_icon(tmp_path: Path, artifacts: 
             log = (x.workdir / "run.log").read_text(errors="replace")
             (artifacts / "run.log").write_text(log)
         assert "tray: Quit floradrop chosen" in log
+
+
+def daemon_pid(state_dir: Path) -> int:
+    info = state_dir / "daemon.json"
+    return int(json.loads(info.read_text())["pid"]) if info.exists() else 0
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signals_stop_a_tray_daemon_gracefully(tmp_path: Path, signum: int) -> None:
+    """pystray's gtk backend resets SIGINT; Ctrl-C and SIGTERM must still stop it cleanly."""
+    (tmp_path / "CCTV Cam" / "inbox").mkdir(parents=True)
+    with Emulator() as emulator, XSession(tmp_path / "x") as x:
+        config = write_config(tmp_path, emulator)
+        daemon = x.spawn(
+            [sys.executable, "-m", "floradrop", "run", "--config", str(config)],
+            log="run.log",
+            dbus=True,
+            env={"FLORA_API_KEY": emulator.api_key},
+        )
+        x.wait_icon(timeout=60)
+        pid = wait_for("daemon.json", lambda: daemon_pid(tmp_path / "state"))
+        os.kill(pid, signum)
+        assert daemon.wait(30) == 0, (x.workdir / "run.log").read_text()
+        assert "stopping" in (x.workdir / "run.log").read_text()
+
+
+def test_menu_less_fallback_is_reported_by_status(tmp_path: Path) -> None:
+    (tmp_path / "CCTV Cam" / "inbox").mkdir(parents=True)
+    with Emulator() as emulator, XSession(tmp_path / "x") as x:
+        config = write_config(tmp_path, emulator)
+        daemon = x.spawn(
+            [sys.executable, "-m", "floradrop", "run", "--config", str(config)],
+            log="run.log",
+            env={"FLORA_API_KEY": emulator.api_key, "PYSTRAY_BACKEND": "xorg"},
+        )
+        x.wait_icon(timeout=60)
+        warning = status(config, emulator)["tray_warning"]
+        assert warning.startswith("menu-less tray (pystray xorg backend)")
+        assert "floradrop[tray]" in warning
+        log = (tmp_path / "logs" / "floradrop.log").read_text()
+        assert sum("menu-less tray" in line for line in log.splitlines()) == 1, log
+        x.stop_process(daemon)
+
+
+def test_no_display_runs_headless_with_one_log_line(tmp_path: Path) -> None:
+    (tmp_path / "CCTV Cam" / "inbox").mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env.pop("PYSTRAY_BACKEND", None)
+    with Emulator() as emulator:
+        config = write_config(tmp_path, emulator)
+        env["FLORA_API_KEY"] = emulator.api_key
+        log = tmp_path / "run.log"
+        with log.open("wb") as out:
+            daemon = subprocess.Popen(
+                [sys.executable, "-m", "floradrop", "run", "--config", str(config)],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            wait_for("the daemon to run", lambda: status(config, emulator)["daemon_running"])
+            lines = [line for line in log.read_text().splitlines() if "tray" in line]
+            assert len(lines) == 1, lines
+            assert "running without a tray icon: no display" in lines[0]
+        finally:
+            XSession.stop_process(daemon)
+        assert daemon.returncode == 0

@@ -171,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-notifications", action="store_true")
     args = parser.parse_args(argv)
 
+    from loguru import logger
+
     from floradrop.logs import setup_logging
     from floradrop.tray import TrayApp, tray_available
 
@@ -189,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         log_file=None,
     )
     print(f"tray: {reason}", file=sys.stderr, flush=True)
+    if app.warning:
+        logger.warning("tray: {}", app.warning)
     app.run()
     return 0
 

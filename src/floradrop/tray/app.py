@@ -10,6 +10,7 @@ which are pure and tested headless.
 from __future__ import annotations
 
 import dataclasses
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -113,6 +114,7 @@ class TrayApp:
         self._poller: threading.Thread | None = None
         self._quitter: threading.Thread | None = None
         self._docking: XorgDocking | None = None
+        self._sigint: Any = None
         self._redocked_at = 0.0
 
     def snapshot(self) -> Snapshot:
@@ -131,8 +133,6 @@ class TrayApp:
             raise RuntimeError("TrayApp.run() must be called on the main thread")
         if self._stopping.is_set():
             return
-        if self.warning:
-            logger.warning("tray: {}", self.warning)
         snapshot = self.snapshot()
         self._icon = self._pystray.Icon(
             APP_NAME,
@@ -141,6 +141,7 @@ class TrayApp:
             menu=self._menu(snapshot),
         )
         self._shown = snapshot
+        self._sigint = signal.getsignal(signal.SIGINT)
         logger.info("tray: icon shown ({} backend)", self.backend.name)
         try:
             self._icon.run(setup=self._setup)
@@ -175,6 +176,7 @@ class TrayApp:
             return
         icon.visible = True
         self._set_tooltip(tooltip_text(self._shown or Snapshot()))
+        self._restore_sigint()
         if self.backend.name == "xorg":
             try:
                 self._docking = XorgDocking(icon._window.id)
@@ -247,6 +249,26 @@ class TrayApp:
         if not self._model:
             return None
         return build_menu(self._pystray, self._model, self._choose)
+
+    def _restore_sigint(self) -> None:
+        """Put back the SIGINT handler that pystray's gtk backends reset to the default.
+
+        They do so on the main thread as their loop starts, which would make Ctrl-C kill the
+        daemon on the spot instead of stopping it gracefully. Handlers can only be set on the
+        main thread, so this is queued to the loop running there.
+        """
+        if self.backend.name not in ("gtk", "appindicator"):
+            return
+        handler = self._sigint
+        if handler is None or handler is signal.SIG_DFL:
+            return
+        from gi.repository import GLib
+
+        def restore() -> bool:
+            signal.signal(signal.SIGINT, handler)
+            return False
+
+        GLib.idle_add(restore)
 
     def _set_tooltip(self, text: str) -> None:
         """pystray's gtk backend sets the icon's *title*, which GTK never shows as a tooltip."""
