@@ -27,7 +27,12 @@ from loguru import logger
 
 from floradrop.errors import JobError
 from floradrop.flora.endpoint import check_transfer_url
-from floradrop.flora.errors import ConflictError, UploadError, ValidationError
+from floradrop.flora.errors import (
+    ConflictError,
+    IdempotencyDuplicateError,
+    UploadError,
+    ValidationError,
+)
 from floradrop.flora.http import HttpSession, Target, url_for_logs
 from floradrop.flora.models import Asset, UploadTarget
 
@@ -109,11 +114,27 @@ class Uploader:
                 hint="Check that the file still exists and that floradrop may read it.",
             ) from exc
         with reader:
-            if size <= DIRECT_LIMIT:
-                asset = self._direct(reader, name, mime, workspace_id, idempotency_key)
-            else:
-                asset = self._signed(
-                    reader, name, mime, workspace_id=workspace_id, key=idempotency_key
+            try:
+                asset = self._create(
+                    reader,
+                    size,
+                    name=name,
+                    mime=mime,
+                    workspace_id=workspace_id,
+                    key=idempotency_key,
+                )
+            except IdempotencyDuplicateError:
+                # The create happened but its answer was lost, and FLORA cannot tell us the
+                # asset id. Assets are not billed: make a new one (the other stays unused).
+                logger.info("The answer to creating {} was lost; uploading it again", name)
+                reader.seek(0)
+                asset = self._create(
+                    reader,
+                    size,
+                    name=name,
+                    mime=mime,
+                    workspace_id=workspace_id,
+                    key=f"{idempotency_key}:again",
                 )
             asset = self._wait_settled(asset)
         if asset.status == "failed" and not asset.failure_message:
@@ -122,6 +143,20 @@ class Uploader:
             raise self._not_ready(asset, path)
         logger.debug("Uploaded {} ({} bytes) as {}", name, size, asset.asset_id)
         return asset
+
+    def _create(
+        self,
+        reader: _ProgressReader,
+        size: int,
+        *,
+        name: str,
+        mime: str,
+        workspace_id: str,
+        key: str,
+    ) -> Asset:
+        if size <= DIRECT_LIMIT:
+            return self._direct(reader, name, mime, workspace_id, key)
+        return self._signed(reader, name, mime, workspace_id=workspace_id, key=key)
 
     def _direct(
         self, reader: _ProgressReader, name: str, mime: str, workspace_id: str, key: str
@@ -234,6 +269,9 @@ class Uploader:
         real state is read instead and ``refused`` is True."""
         try:
             return self._client.asset_action(asset.asset_id, action, idempotency_key=key), False
+        except IdempotencyDuplicateError:
+            # Done before, but the answer was lost: read what state it left the asset in.
+            return self._client.get_asset(asset.asset_id), False
         except (ConflictError, ValidationError) as exc:
             logger.info("FLORA refused to {} asset {}: {}", action, asset.asset_id, exc.message)
             return self._client.get_asset(asset.asset_id), True
