@@ -65,6 +65,7 @@ JOURNAL_NAME = "journal.sqlite3"
 SIDECAR_WAIT_SECONDS = 30.0  # how long a file waits for its sidecar (e.g. photo.txt) to arrive
 FAILED_ATTENTION_SECONDS = 3600.0  # a failure keeps the icon in "needs attention" this long
 _MAX_FETCH_ATTEMPTS = 8
+_COALESCE_SECONDS = 0.02
 
 # Run error codes FLORA documents as "change the input" (REFERENCE.md §9.3).
 _CHANGE_INPUT = (
@@ -579,9 +580,10 @@ class Engine:
         next_config_check = 0.0
         while not self._stop.is_set():
             self._wake.wait(0.25)
-            self._wake.clear()
-            if self._stop.is_set():
+            # Let a burst of changes (500 files settling at once) become one round, not 500.
+            if self._stop.wait(_COALESCE_SECONDS):
                 return
+            self._wake.clear()
             self.cycles += 1
             try:
                 now = time.monotonic()
@@ -660,12 +662,14 @@ class Engine:
             return sum(counts.get(s.value, 0) for s in states)
 
         # Runs whose create may have happened: resolve them first (never pay twice).
-        for job in self.journal.jobs([JobState.SUBMITTING]):
+        stray = count(JobState.SUBMITTING) > len(self._inflight)
+        for job in self.journal.jobs([JobState.SUBMITTING]) if stray else ():
             if self._claim(job, now):
                 assert self._uploads is not None
                 self._uploads.submit(self._guarded, job.id, self._resolve_task)
         # Fetch what is complete (after a restart: whatever was mid-fetch).
-        for job in self.journal.jobs([JobState.FETCHING, JobState.FILING]):
+        stray = count(JobState.FETCHING, JobState.FILING) > len(self._inflight)
+        for job in self.journal.jobs([JobState.FETCHING, JobState.FILING]) if stray else ():
             if self._claim(job, now):
                 assert self._fetches is not None
                 self._fetches.submit(self._guarded, job.id, self._fetch_task)
@@ -679,7 +683,8 @@ class Engine:
         # New work, within the limits.
         if self._paused or self.live.offline or self.live.blocked is not None:
             return
-        self._release_holds()
+        if count(JobState.HELD):
+            self._release_holds()
         uploading = count(JobState.UPLOADING)
         in_flight = count(JobState.UPLOADING, JobState.SUBMITTING, JobState.RUNNING)
         free = min(d.max_concurrent_uploads - uploading, d.max_concurrent_runs - in_flight)

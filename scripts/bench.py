@@ -1,0 +1,465 @@
+#!/usr/bin/env python3
+"""Benchmarks of the hot-folder engine against the FLORA emulator over loopback.
+
+    python3 scripts/bench.py                 # every case, full size (about 6 minutes)
+    python3 scripts/bench.py --quick         # smaller numbers, for a smoke run
+    python3 scripts/bench.py latency idle    # some cases only
+
+Each case runs in a fresh child process (so RSS and CPU figures are its own) with the daemon's
+engine in-process and, where CPU or memory is measured, the emulator in a separate process.
+Results print as a table and as JSON (``--json PATH``); BENCHMARKS.md records them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+CASES = ("latency", "throughput", "idle", "queue_rss", "big_file", "polling")
+
+
+# -- helpers (run inside the child) ----------------------------------------------------------
+
+
+def rss_mb() -> tuple[float, float]:
+    """(current RSS, peak RSS) of this process in MB, from /proc (Linux)."""
+    fields = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        fields[key] = value.strip()
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+def reset_peak_rss() -> None:
+    """Reset VmHWM (Linux >= 4.0: write 5 to clear_refs)."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def png_bytes(seed: int) -> bytes:
+    import io
+
+    from PIL import Image
+
+    image = Image.new("RGB", (64, 48), (seed % 256, (seed * 7) % 256, (seed * 13) % 256))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def wait_for(predicate: Any, timeout: float, what: str, every: float = 0.01) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"bench: timed out waiting for {what}")
+        time.sleep(every)
+
+
+def state_count(engine: Any, state: str = "done") -> int:
+    """Cheap (one COUNT query), so that waiting costs the measured process next to nothing."""
+    return sum(c.get(state, 0) for c in engine.journal.counts().values())
+
+
+class EmulatorProcess:
+    """``floradrop emulator`` in its own process, so its CPU and memory are not counted."""
+
+    def __init__(self, *args: str) -> None:
+        self.key = "sk_test_bench"
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "floradrop",
+                "emulator",
+                "--port",
+                "0",
+                "--api-key",
+                self.key,
+                *args,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        self.base_url = ""
+        for line in self.proc.stdout:
+            if "http://" in line:
+                self.base_url = line[line.index("http://") :].split()[0].rstrip(".")
+                break
+        if not self.base_url:
+            raise SystemExit("bench: the emulator did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def make_engine(root: Path, base_url: str, key: str, folders: str, daemon: str = "") -> Any:
+    from floradrop.config import load_config
+    from floradrop.engine import Engine
+    from floradrop.flora import FloraClient
+
+    counts: Counter[str] = Counter()
+
+    def on_request(info: Any) -> None:
+        path = str(info.url) if hasattr(info, "url") else ""
+        if "/technique-runs" in path:
+            counts["list_runs"] += 1
+        elif "/runs/" in path and info.method == "GET":
+            counts["get_run"] += 1
+        elif path.endswith("/runs") and info.method == "POST":
+            counts["create_run"] += 1
+        elif "/assets" in path:
+            counts["assets"] += 1
+        else:
+            counts["other"] += 1
+
+    config_path = root / "floradrop.toml"
+    config_path.write_text(
+        f"[daemon]\nstate_dir = {str(root / 'state')!r}\nlog_dir = {str(root / 'logs')!r}\n"
+        f"{daemon}\n{folders}\n",
+        encoding="utf-8",
+    )
+    client = FloraClient(key, base_url=base_url, on_request=on_request)
+    engine = Engine(load_config(config_path), client=client)
+    engine.connect()
+    return engine, counts
+
+
+def folder(root: Path, name: str, technique: str, extra: str = "") -> str:
+    return f"[[folders]]\npath = {str(root / name)!r}\ntechnique = {technique!r}\n{extra}\n"
+
+
+def quiet_logs() -> None:
+    from floradrop import logs
+
+    logs.quiet_logging("ERROR")
+
+
+# -- cases --------------------------------------------------------------------------------------
+
+
+def case_latency(root: Path, quick: bool) -> dict[str, Any]:
+    """File closed -> run created at the emulator, default settings, in-process emulator."""
+    from floradrop.emulator import Emulator
+    from floradrop.status import JobState
+
+    n = 10 if quick else 40
+    results: dict[str, Any] = {}
+    with Emulator(seed=1) as emu:
+        engine, _ = make_engine(root, emu.base_url, emu.api_key, folder(root, "in", "cctv-cam"))
+        engine.start()
+        try:
+            for mode in ("written in place", "moved in"):
+                samples = []
+                for i in range(n):
+                    before = emu.stats.runs_created
+                    name = f"{mode.split()[0]}-{i}.png"
+                    data = png_bytes(i + (1000 if mode == "moved in" else 0))
+                    if mode == "written in place":
+                        with (root / "in" / name).open("wb") as handle:
+                            handle.write(data)
+                        closed = time.time()
+                    else:
+                        staging = root / "staging" / name
+                        staging.parent.mkdir(exist_ok=True)
+                        staging.write_bytes(data)
+                        os.replace(staging, root / "in" / name)
+                        closed = time.time()
+                    wait_for(lambda b=before: emu.stats.runs_created > b, 30, "a run")
+                    created = max(r.created_at for r in emu.runs())
+                    samples.append(created - closed)
+                    wait_for(
+                        lambda: not engine.journal.jobs([s for s in JobState if not s.terminal]),
+                        30,
+                        "the job to finish",
+                    )
+                samples.sort()
+                results[mode] = {
+                    "p50_ms": round(statistics.median(samples) * 1000, 1),
+                    "p95_ms": round(samples[int(len(samples) * 0.95) - 1] * 1000, 1),
+                    "n": n,
+                }
+        finally:
+            engine.stop()
+    return results
+
+
+def case_throughput(root: Path, quick: bool) -> dict[str, Any]:
+    """N small images dropped at once; end to end; emulator in its own process."""
+
+    n = 200 if quick else 1000
+    out: dict[str, Any] = {}
+    for label, daemon in (
+        ("defaults (8 runs, 4 uploads)", ""),
+        ("max_concurrent_runs = 100", "max_concurrent_runs = 100"),
+    ):
+        case_root = root / label.split()[0]
+        (case_root / "in").mkdir(parents=True)
+        emu = EmulatorProcess("--seed", "1")
+        try:
+            engine, counts = make_engine(
+                case_root, emu.base_url, emu.key, folder(case_root, "in", "cctv-cam"), daemon
+            )
+            staging = case_root / "staging"
+            staging.mkdir()
+            for i in range(n):
+                (staging / f"img{i:05d}.png").write_bytes(png_bytes(i))
+            engine.start()
+            cpu0, t0 = cpu_seconds(), time.monotonic()
+            for path in staging.iterdir():
+                os.replace(path, case_root / "in" / path.name)
+            wait_for(lambda e=engine: state_count(e) >= n, 600, f"{n} done", every=0.1)
+            elapsed, cpu = time.monotonic() - t0, cpu_seconds() - cpu0
+            engine.stop()
+            out[label] = {
+                "files": n,
+                "seconds": round(elapsed, 2),
+                "files_per_s": round(n / elapsed, 1),
+                "cpu_ms_per_file": round(cpu / n * 1000, 2),
+                "requests": dict(counts),
+            }
+        finally:
+            emu.stop()
+    return out
+
+
+def case_idle(root: Path, quick: bool) -> dict[str, Any]:
+    """CPU while watching 10 folders of 10,000 files (that are not jobs) for 60 s."""
+    per_folder = 1000 if quick else 10_000
+    seconds = 10 if quick else 60
+    base = Path(tempfile.mkdtemp(prefix="floradrop-idle-", dir="/dev/shm"))  # fast to fill
+    try:
+        emu = EmulatorProcess()
+        try:
+            folders = ""
+            for f in range(10):
+                inbox = base / f"f{f}"
+                inbox.mkdir()
+                for i in range(per_folder):
+                    (inbox / f"file{i:05d}.dat").write_bytes(b"x")
+                folders += folder(base, f"f{f}", "cctv-cam", 'match = "*.png"')
+            engine, _ = make_engine(base, emu.base_url, emu.key, folders)
+            t_start = time.monotonic()
+            engine.start()
+            wait_for(engine.idle, 300, "the startup scan")
+            scan = time.monotonic() - t_start
+            cpu0 = cpu_seconds()
+            time.sleep(seconds)  # the measurement window itself
+            cpu = cpu_seconds() - cpu0
+            engine.stop()
+        finally:
+            emu.stop()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    return {
+        "folders": 10,
+        "files_per_folder": per_folder,
+        "startup_scan_s": round(scan, 2),
+        "window_s": seconds,
+        "cpu_s": round(cpu, 3),
+        "percent_of_one_core": round(cpu / seconds * 100, 3),
+    }
+
+
+def case_queue_rss(root: Path, quick: bool) -> dict[str, Any]:
+    """Peak RSS with 10,000 jobs queued (paused, so they stay queued)."""
+
+    n = 2000 if quick else 10_000
+    base = Path(tempfile.mkdtemp(prefix="floradrop-rss-", dir="/dev/shm"))
+    try:
+        emu = EmulatorProcess()
+        try:
+            staging = base / "staging"
+            staging.mkdir()
+            (base / "in").mkdir()
+            for i in range(n):
+                (staging / f"img{i:05d}.png").write_bytes(i.to_bytes(4, "big") * 8)
+            engine, _ = make_engine(base, emu.base_url, emu.key, folder(base, "in", "cctv-cam"))
+            engine.pause()
+            rss_start, _ = rss_mb()
+            engine.start()
+            for path in staging.iterdir():
+                os.replace(path, base / "in" / path.name)
+            wait_for(lambda: state_count(engine, "waiting") >= n, 600, "queued", every=0.1)
+            snapshot_t0 = time.monotonic()
+            engine.snapshot()
+            snapshot_ms = (time.monotonic() - snapshot_t0) * 1000
+            rss_now, peak = rss_mb()
+            engine.stop()
+        finally:
+            emu.stop()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    return {
+        "jobs_queued": n,
+        "rss_before_mb": round(rss_start, 1),
+        "rss_queued_mb": round(rss_now, 1),
+        "peak_rss_mb": round(peak, 1),
+        "status_snapshot_ms": round(snapshot_ms, 1),
+    }
+
+
+def case_big_file(root: Path, quick: bool) -> dict[str, Any]:
+    """RSS growth while a 1 GB video is uploaded (signed upload) and its output downloaded."""
+    from floradrop.status import JobState
+
+    size = (128 if quick else 1024) * 1024 * 1024
+    emu = EmulatorProcess()
+    try:
+        engine, counts = make_engine(
+            root, emu.base_url, emu.key, folder(root, "in", "product-motion")
+        )
+        (root / "in").mkdir(exist_ok=True)
+        staging = root / "big.mp4"
+        with staging.open("wb") as handle:
+            chunk = os.urandom(1024 * 1024)
+            for _ in range(size // len(chunk)):
+                handle.write(chunk)
+        engine.start()
+        wait_for(engine.idle, 30, "idle")
+        reset_peak_rss()
+        before, _ = rss_mb()
+        t0 = time.monotonic()
+        os.replace(staging, root / "in" / "big.mp4")
+        wait_for(lambda: engine.journal.jobs([JobState.DONE]), 1800, "the big file")
+        elapsed = time.monotonic() - t0
+        _, peak = rss_mb()
+        outputs = [p for p in (root / "in-outputs").iterdir() if p.suffix == ".mp4"]
+        assert outputs and outputs[0].stat().st_size == size, "the output is complete"
+        engine.stop()
+    finally:
+        emu.stop()
+    return {
+        "file_mb": size // (1024 * 1024),
+        "seconds": round(elapsed, 1),
+        "rss_before_mb": round(before, 1),
+        "peak_rss_mb": round(peak, 1),
+        "rss_growth_mb": round(peak - before, 1),
+        "requests": dict(counts),
+    }
+
+
+def case_polling(root: Path, quick: bool) -> dict[str, Any]:
+    """Requests per run while polling: per-run GETs vs one run list per cycle."""
+    from floradrop.pipeline import poll
+
+    n = 20 if quick else 60
+    out: dict[str, Any] = {}
+    for label, threshold in (("per-run GET", 10**9), ("run list per cycle", poll.BATCH_THRESHOLD)):
+        case_root = root / label.split()[0]
+        (case_root / "in").mkdir(parents=True)
+        poll.BATCH_THRESHOLD = threshold
+        emu = EmulatorProcess("--run-seconds", "10")
+        try:
+            engine, counts = make_engine(
+                case_root,
+                emu.base_url,
+                emu.key,
+                folder(case_root, "in", "cctv-cam"),
+                "max_concurrent_runs = 100\nmax_concurrent_uploads = 8\npoll_interval_seconds = 2",
+            )
+            engine.start()
+            t0 = time.monotonic()
+            for i in range(n):
+                (case_root / "in" / f"img{i:03d}.png").write_bytes(png_bytes(i))
+            wait_for(lambda e=engine: state_count(e) >= n, 300, "done", every=0.1)
+            elapsed = time.monotonic() - t0
+            engine.stop()
+            poll_requests = counts["get_run"] + counts["list_runs"]
+            out[label] = {
+                "runs": n,
+                "poll_requests": poll_requests,
+                "poll_requests_per_run": round(poll_requests / n, 2),
+                "seconds_to_all_done": round(elapsed, 1),
+            }
+        finally:
+            emu.stop()
+    return out
+
+
+# -- driver -------------------------------------------------------------------------------------
+
+
+def run_case(name: str, quick: bool) -> dict[str, Any]:
+    quiet_logs()
+    with tempfile.TemporaryDirectory(prefix=f"floradrop-bench-{name}-") as tmp:
+        result = globals()[f"case_{name}"](Path(tmp), quick)
+    assert isinstance(result, dict)
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "cases", nargs="*", choices=[*CASES, []], help="cases to run (default: all)"
+    )
+    parser.add_argument("--quick", action="store_true", help="smaller numbers")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(run_case(args.child, args.quick)))
+        return 0
+    python = ROOT / ".venv" / "bin" / "python"
+    if not python.exists():
+        sys.path.insert(0, str(ROOT / "scripts"))
+        from _venv import ensure_venv
+
+        python = ensure_venv(extras=["dev"])
+    results: dict[str, Any] = {
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+        },
+        "command": "python3 scripts/bench.py" + (" --quick" if args.quick else ""),
+    }
+    for name in args.cases or CASES:
+        print(f"== {name} ...", flush=True)
+        started = time.monotonic()
+        done = subprocess.run(
+            [str(python), __file__, "--child", name, *(["--quick"] if args.quick else [])],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode:
+            print(done.stderr[-3000:], file=sys.stderr)
+            results[name] = {"error": done.stderr.strip().splitlines()[-1:]}
+            continue
+        results[name] = json.loads(done.stdout.strip().splitlines()[-1])
+        print(
+            json.dumps(results[name], indent=2), f"({time.monotonic() - started:.0f} s)", flush=True
+        )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    threading.current_thread().name = "bench"
+    sys.exit(main())
