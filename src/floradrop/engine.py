@@ -255,6 +255,7 @@ class Engine:
         self._attempts: dict[int, int] = {}
         self._poll_busy = False
         self._next_poll = 0.0
+        self._next_stray_scan = 0.0
         self._next_probe = 0.0
         self._probe_delay = 2.0
         self._trial = False  # after a credits block: let one job through before the rest
@@ -661,14 +662,18 @@ class Engine:
         def count(*states: JobState) -> int:
             return sum(counts.get(s.value, 0) for s in states)
 
-        # Runs whose create may have happened: resolve them first (never pay twice).
-        stray = count(JobState.SUBMITTING) > len(self._inflight)
+        # Jobs no worker holds (after a restart, or backing off): at most once a second.
+        # Runs whose create may have happened are resolved first (never pay twice).
+        scan = now >= self._next_stray_scan
+        if scan:
+            self._next_stray_scan = now + 1.0
+        stray = scan and count(JobState.SUBMITTING) > 0
         for job in self.journal.jobs([JobState.SUBMITTING]) if stray else ():
             if self._claim(job, now):
                 assert self._uploads is not None
                 self._uploads.submit(self._guarded, job.id, self._resolve_task)
         # Fetch what is complete (after a restart: whatever was mid-fetch).
-        stray = count(JobState.FETCHING, JobState.FILING) > len(self._inflight)
+        stray = scan and count(JobState.FETCHING, JobState.FILING) > 0
         for job in self.journal.jobs([JobState.FETCHING, JobState.FILING]) if stray else ():
             if self._claim(job, now):
                 assert self._fetches is not None
