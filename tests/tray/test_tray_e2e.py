@@ -78,6 +78,12 @@ def photo(path: Path) -> None:
 def test_floradrop_run_shows_and_obeys_its_tray_icon(tmp_path: Path, artifacts: Path) -> None:
     inbox = tmp_path / "CCTV Cam" / "inbox"
     inbox.mkdir(parents=True)
+    # The desktop's opener, recording what it is asked to open.
+    opened = tmp_path / "opened.txt"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "xdg-open").write_text(f'#!/bin/sh\nprintf "%s\\n" "$1" >> "{opened}"\n')
+    (bin_dir / "xdg-open").chmod(0o755)
     # Runs take a few seconds, so that "working" is there to be seen.
     with Emulator(run_seconds=4) as emulator, XSession(tmp_path / "x") as x:
         config = write_config(tmp_path, emulator)
@@ -85,7 +91,10 @@ def test_floradrop_run_shows_and_obeys_its_tray_icon(tmp_path: Path, artifacts: 
             [sys.executable, "-m", "floradrop", "run", "--config", str(config)],
             log="run.log",
             dbus=True,
-            env={"FLORA_API_KEY": emulator.api_key, "PYTHONUNBUFFERED": "1"},
+            env={
+                "FLORA_API_KEY": emulator.api_key,
+                "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+            },
         )
         try:
             icon = x.wait_icon(timeout=60)
@@ -110,13 +119,20 @@ def test_floradrop_run_shows_and_obeys_its_tray_icon(tmp_path: Path, artifacts: 
             assert after["state"] == "idle" and after["done_today"] == 1
             assert any((tmp_path / "CCTV Cam" / "inbox-outputs").iterdir())
 
-            # The menu opens on a right click and shows the day.
+            # The menu opens on a right click and shows the day, and the result.
             menu = open_menu(x, icon)
-            shot = x.screenshot(artifacts / "menu.png")
-            x.keys("Escape")
-            publish(
-                shot.crop((menu.x - 12, 0, shot.width, menu.y + menu.height + 12)), "tray-menu.png"
-            )
+            x.screenshot(artifacts / "menu.png")
+            before = x.popups()
+            x.keys("Down", "Down", "Down", "Right")  # Pause, CCTV Cam, Recent results: open it
+            recent = wait_for("the recent results", lambda: x.new_popup(before, min_height=20)).rect
+            shot = x.screenshot(artifacts / "menu-recent.png")
+            x.keys("Return")  # the first result: opened with the desktop's opener
+            output = next((tmp_path / "CCTV Cam" / "inbox-outputs").iterdir())
+            wait_for("the result to open", lambda: opened.exists() and opened.read_text())
+            assert opened.read_text() == f"{output}\n"
+            left = min(menu.x, recent.x) - 12
+            bottom = max(menu.y + menu.height, recent.y + recent.height) + 12
+            publish(shot.crop((left, 0, shot.width, bottom)), "tray-menu.png")
 
             # Pause in the menu is `floradrop pause`; choosing it again resumes.
             open_menu(x, icon)
