@@ -19,6 +19,7 @@ from floradrop.errors import FloradropError
 from floradrop.status import Attention, AttentionKind, Snapshot, TrayState
 from floradrop.tray import TrayApp, menu_model, tray_available
 from floradrop.tray.app import build_menu
+from floradrop.tray.backend import backend_of
 from floradrop.tray.menu import MenuEntry
 from floradrop.tray.notify import Notifier
 
@@ -417,3 +418,19 @@ def test_importing_the_tray_package_needs_no_display(tmp_path: Path) -> None:
         timeout=60,
     ).stdout
     assert out.strip() == "False"
+
+
+def test_pystray_flags_decide_what_is_offered() -> None:
+    def icon_class(module: str, **flags: bool) -> type:
+        return type("Icon", (), {"__module__": f"pystray._{module}", **flags})
+
+    xorg = backend_of(
+        icon_class("xorg", HAS_MENU=False, HAS_NOTIFICATION=False, HAS_DEFAULT_ACTION=True)
+    )
+    assert str(xorg) == "xorg: no menu, no notifications"
+    assert xorg.warning is not None and xorg.warning.startswith("menu-less tray (pystray xorg")
+    assert "floradrop pause|resume|status" in xorg.warning
+    gtk = backend_of(icon_class("gtk", HAS_MENU=True, HAS_NOTIFICATION=True))
+    assert str(gtk) == "gtk" and gtk.warning is None
+    quiet = backend_of(icon_class("darwin", HAS_MENU=True, HAS_NOTIFICATION=False))
+    assert str(quiet) == "darwin: no notifications" and quiet.warning is None

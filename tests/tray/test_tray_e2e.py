@@ -199,6 +199,16 @@ def test_menu_less_fallback_is_reported_by_status(tmp_path: Path) -> None:
         assert "floradrop[tray]" in warning
         log = (tmp_path / "logs" / "floradrop.log").read_text()
         assert sum("menu-less tray" in line for line in log.splitlines()) == 1, log
+        text = subprocess.run(
+            [sys.executable, "-m", "floradrop", "status", "--config", str(config)],
+            env=dict(os.environ, FLORA_API_KEY=emulator.api_key),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
+        assert "xorg: no menu, no notifications" in text, text
+        assert "! menu-less tray (pystray xorg backend)" in text, text
         x.stop_process(daemon)
 
 

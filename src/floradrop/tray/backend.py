@@ -36,6 +36,18 @@ class Backend:
     has_notification: bool
     has_default_action: bool
 
+    def __str__(self) -> str:
+        """E.g. "gtk", or "xorg: no menu, no notifications" (for logs and ``status``)."""
+        lacks = [
+            what
+            for what, has in (
+                ("no menu", self.has_menu),
+                ("no notifications", self.has_notification),
+            )
+            if not has
+        ]
+        return f"{self.name}: {', '.join(lacks)}" if lacks else self.name
+
     @property
     def warning(self) -> str | None:
         """Why this tray offers less than it should, or None."""
