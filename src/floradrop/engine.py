@@ -250,6 +250,7 @@ class Engine:
         self._deferred: deque[tuple[float, ReadyFile]] = deque()
         self._first_seen: dict[Path, float] = {}
         self._inflight: set[int] = set()
+        self._queued: set[int] = set()  # waiting jobs handed to an upload worker
         self._inflight_lock = threading.Lock()
         self._not_before: dict[int, float] = {}
         self._attempts: dict[int, int] = {}
@@ -690,9 +691,12 @@ class Engine:
             return
         if count(JobState.HELD):
             self._release_holds()
-        uploading = count(JobState.UPLOADING)
-        in_flight = count(JobState.UPLOADING, JobState.SUBMITTING, JobState.RUNNING)
-        free = min(d.max_concurrent_uploads - uploading, d.max_concurrent_runs - in_flight)
+        # Up to twice the upload workers are handed jobs, so a worker that finishes starts the
+        # next one at once; the pool's size still bounds the uploads under way.
+        queued = len(self._queued)
+        uploading = count(JobState.UPLOADING) + queued
+        in_flight = count(JobState.UPLOADING, JobState.SUBMITTING, JobState.RUNNING) + queued
+        free = min(2 * d.max_concurrent_uploads - uploading, d.max_concurrent_runs - in_flight)
         if self._trial:
             free = min(free, 1 - uploading - count(JobState.SUBMITTING))
         if free <= 0 or not counts.get(JobState.WAITING.value):
@@ -709,12 +713,8 @@ class Engine:
                 continue
             if not self._claim(job, now):
                 continue
-            try:
-                self.journal.transition(job.id, JobState.WAITING, JobState.UPLOADING)
-            except StaleTransition:
-                self._release(job.id)
-                continue
             free -= 1
+            self._queued.add(job.id)
             assert self._uploads is not None
             self._uploads.submit(self._guarded, job.id, self._upload_task)
 
@@ -841,6 +841,7 @@ class Engine:
                 job_id, Failure(f"internal error: {exc!r}", "please report this bug with the log")
             )
         finally:
+            self._queued.discard(job_id)
             self._release(job_id)
             self._changed()
 
@@ -900,6 +901,10 @@ class Engine:
         return folder, rule, technique
 
     def _upload_task(self, job: Job) -> None:
+        self._queued.discard(job.id)
+        if self._paused or self._stop.is_set() or self.live.blocked or self.live.offline:
+            return  # paused (or blocked) while queued: stays waiting
+        job = self.journal.transition(job.id, JobState.WAITING, JobState.UPLOADING)
         folder, rule, technique = self._rule(job)
         assert self._submitter is not None
         ctx = UploadContext(self.client, self.journal, self.workspace_id)
