@@ -18,6 +18,7 @@ a report. No job is ever marked failed because of the network, the key or the cr
 from __future__ import annotations
 
 import contextlib
+import functools
 import queue
 import threading
 import time
@@ -25,7 +26,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from loguru import logger
 
@@ -86,6 +87,10 @@ _TRANSIENT = (
     "NO_RESULT",
     "DOWNSTREAM",
 )
+
+
+def _ignored(rel: PurePath, *, folder: FolderConfig) -> bool:
+    return decide.ignore_reason(rel, folder) is not None
 
 
 def journal_path(config: Config) -> Path:
@@ -343,7 +348,7 @@ class Engine:
                     recursive=folder.recursive,
                     polling=folder.observer == "polling",
                     exclude=(folder.outputs, folder.done, folder.failed),
-                    is_ignored=lambda rel, f=folder: decide.ignore_reason(rel, f) is not None,
+                    is_ignored=functools.partial(_ignored, folder=folder),
                 )
             )
         return specs

@@ -30,7 +30,9 @@ def new_job(journal: Journal, name: str = "a.png", **extra: object) -> int:
 def test_compare_and_set_transitions(tmp_path: Path) -> None:
     journal = Journal(tmp_path / "j.sqlite3")
     job_id = new_job(journal)
-    job = journal.transition(job_id, JobState.WAITING, JobState.UPLOADING, assets={"x": {"url": "u"}})
+    job = journal.transition(
+        job_id, JobState.WAITING, JobState.UPLOADING, assets={"x": {"url": "u"}}
+    )
     assert job.state is JobState.UPLOADING and job.assets == {"x": {"url": "u"}}
     with pytest.raises(StaleTransition):
         journal.transition(job_id, JobState.WAITING, JobState.UPLOADING)

@@ -86,7 +86,9 @@ def test_bindings_literal_fixed_file_and_sidecar(tmp_path: Path, emu: Emulator) 
         "color-transfer",
         f'inputs = {{ source_image = "file", reference_image = "path:{reference}", '
         'strength = "literal:60" }\n',
-    ) + folder_toml(tmp_path, "cams", "cctv-cam", 'inputs = { input_image = "file", prompt = "sidecar" }\n')
+    ) + folder_toml(
+        tmp_path, "cams", "cctv-cam", 'inputs = { input_image = "file", prompt = "sidecar" }\n'
+    )
     with running(write_config(tmp_path, folders), emu) as daemon:
         drop(tmp_path / "cams", "lobby.txt", "CAM 03 - LOBBY")
         drop(tmp_path / "cams", "lobby.png", png_bytes(5))
