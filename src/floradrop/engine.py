@@ -430,8 +430,7 @@ class Engine:
         self._paused = False
         if self.live.blocked is not None:
             logger.info("resume: trying again after '{}'", self.live.blocked.message)
-            self.live.blocked = None
-            self._next_probe = 0.0
+            self._next_probe = 0.0  # the next round re-reads the key and probes at once
         logger.info("resumed")
         self._changed()
 

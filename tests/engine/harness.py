@@ -80,7 +80,12 @@ class Daemon:
         self.config = config
         self.emulator = emulator
         self.client = FloraClient(emulator.api_key, base_url=emulator.base_url)
-        self.engine = Engine(config, client=self.client)
+        self.engine = Engine(
+            config,
+            client=self.client,
+            # what `run` does: re-read the (possibly replaced) key when probing after a 401
+            client_factory=lambda: FloraClient(emulator.api_key, base_url=emulator.base_url),
+        )
 
     def start(self) -> Daemon:
         self.engine.connect()
@@ -89,6 +94,7 @@ class Daemon:
 
     def stop(self) -> None:
         self.engine.stop()  # also fine when start() failed half-way
+        self.engine.client.close()  # after a 401 the engine may have made a new client
         self.client.close()
         self.engine.journal.close()
 

@@ -213,3 +213,41 @@ def test_faults_every_file_completes_with_one_run_each(tmp_path: Path) -> None:
             daemon.wait_state(12, JobState.DONE, timeout=120)
         assert emu.stats.runs_created == 12
         assert emu.stats.runs_by_technique == {"cctv-cam": 12}
+
+
+def test_credits_exhausted_mid_batch_pauses_and_resumes(tmp_path: Path) -> None:
+    with Emulator(seed=4, balance_usd=0.10) as emu:  # two cctv-cam runs at $0.05
+        config = write_config(tmp_path, folder_toml(tmp_path, "in", "cctv-cam"))
+        with running(config, emu) as daemon:
+            for n in range(4):
+                drop(tmp_path / "in", f"c{n}.png", png_bytes(200 + n))
+            daemon.wait_state(2, JobState.DONE)
+            wait_for(
+                lambda: (a := daemon.engine.snapshot().attention) and a.kind.value == "credits",
+                20,
+                "the credits problem to show",
+            )
+            assert not daemon.jobs(JobState.FAILED), "nothing is failed for want of credits"
+            assert emu.stats.runs_created == 2
+            emu.balance_usd = 1.0  # credits added in the FLORA app
+            daemon.engine.resume()
+            daemon.wait_state(4, JobState.DONE)
+        assert emu.stats.runs_created == 4
+
+
+def test_revoked_key_pauses_until_a_new_key_works(tmp_path: Path, emu: Emulator) -> None:
+    config = write_config(tmp_path, folder_toml(tmp_path, "in", "cctv-cam"))
+    with running(config, emu) as daemon:
+        drop(tmp_path / "in", "k0.png", png_bytes(300))
+        daemon.wait_state(1, JobState.DONE)
+        emu.api_key = "sk_test_rotated"  # the old key is revoked
+        drop(tmp_path / "in", "k1.png", png_bytes(301))
+        wait_for(
+            lambda: (a := daemon.engine.snapshot().attention) and a.kind.value == "auth",
+            20,
+            "the key problem to show",
+        )
+        assert not daemon.jobs(JobState.FAILED)
+        daemon.engine.resume()  # the new key is in place (client_factory reads it)
+        daemon.wait_state(2, JobState.DONE)
+    assert emu.stats.runs_created == 2

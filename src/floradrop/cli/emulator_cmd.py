@@ -102,6 +102,14 @@ def configure(parser: argparse.ArgumentParser, verb: str) -> None:
         "(default: %(default)s)",
     )
     add(
+        "--balance-usd",
+        type=float,
+        default=None,
+        metavar="USD",
+        help="the workspace balance: runs it cannot pay for answer 402 insufficient_credits "
+        "(default: unlimited)",
+    )
+    add(
         "--reset-rate",
         type=_rate,
         default=0.0,
@@ -150,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
         error_rate=args.error_rate,
         rate_limit_rate=args.rate_limit_rate,
         fail_rate=args.fail_rate,
+        balance_usd=args.balance_usd,
         reset_rate=args.reset_rate,
         lose_response_rate=args.lose_response_rate,
         reservation_seconds=args.reservation_seconds,

@@ -27,7 +27,7 @@ from floradrop.emulator.validation import (
     check_technique_run_body,
     check_top_level_run_body,
 )
-from floradrop.emulator.wire import Request, Response, not_found, validation_error
+from floradrop.emulator.wire import ApiError, Request, Response, not_found, validation_error
 
 _MEDIA_FAMILY = {"imageUrl": "image/", "videoUrl": "video/"}
 
@@ -201,6 +201,7 @@ def _start(
         media[item["id"]] = MediaInput(found.path, found.content_type)
     if failure is None and ctx.decide("fail", ctx.fail_rate):
         failure = TRANSIENT_FAILURE
+    _charge(ctx, technique, refund=failure is not None)
     run = Run(
         run_id=new_id("run"),
         slug=technique.slug,
@@ -240,6 +241,23 @@ def _start(
     return run
 
 
+def _charge(ctx: Context, technique: TechniqueDef, *, refund: bool) -> None:
+    """Pay for a run from the workspace balance, or refuse it with 402 like FLORA."""
+    with ctx.state.lock:
+        balance = ctx.balance_usd
+        if balance is None:
+            return
+        if balance + 1e-9 < technique.run_cost:
+            raise ApiError(
+                402,
+                "insufficient_credits",
+                f"Insufficient credits: this run costs ${technique.run_cost:.2f} and the "
+                f"workspace balance is ${balance:.2f}. Add credits in the FLORA app.",
+            )
+        if not refund:
+            ctx.balance_usd = balance - technique.run_cost
+
+
 def _wrong_family(item: dict[str, str], found: Located) -> tuple[str, str] | None:
     family = _MEDIA_FAMILY.get(item["type"])
     if family is None or found.content_type.startswith(family):
@@ -267,6 +285,8 @@ def _work(ctx: Context, run: Run, job: Job) -> None:
         run.outputs = outputs
         run.failure = failure
         run.work_finished_at = ctx.now()
+        if failure is not None and ctx.balance_usd is not None:
+            ctx.balance_usd += run.run_cost  # failed runs are not charged
 
 
 def _output(ctx: Context, run: Run, produced: Produced) -> dict[str, str]:

@@ -20,6 +20,7 @@ class Context(Protocol):
     seed: int
     run_seconds: float
     fail_rate: float
+    balance_usd: float | None
     reservation_seconds: float
     storage_secret: bytes
     created_at: float

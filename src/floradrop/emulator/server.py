@@ -63,6 +63,7 @@ class Emulator:
         reservation_seconds: float = 900.0,
         retry_after_seconds: float = 1.0,
         access_log: Callable[[str], None] | None = None,
+        balance_usd: float | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -79,6 +80,10 @@ class Emulator:
         self.upload_slow_ms = upload_slow_ms  # pause before each 256 KiB read by storage
         self.reservation_seconds = reservation_seconds  # lifetime of a signed upload URL
         self.retry_after_seconds = retry_after_seconds  # the retry-after header of a 429
+        # The workspace's USD balance (None: unlimited). A run create that the balance cannot
+        # pay for answers 402 insufficient_credits; a run is paid at creation and refunded
+        # when it fails (failed runs are not charged).
+        self.balance_usd = balance_usd
         self.record_body_limit = 8 * 1024 * 1024  # request bodies kept in an Exchange
         self.clock = clock
         self.access_log = access_log
