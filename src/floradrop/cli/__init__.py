@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from floradrop import logs
+
+    logs.quiet_logging()  # warnings and errors only; `run` and `demo` set up full logging
     try:
         return _load(args.verb).run(args)
     except FloradropError as exc:

@@ -14,6 +14,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -141,11 +142,12 @@ def _run_locked(args: argparse.Namespace, config: Config, lock: Any, log_file: P
     _install_signal_handlers(stop, tray)
     lock.publish(new_info(config.source, address, tray_label))  # "up": status and pause work
 
+    started = time.time()
     engine.start()
     sd_notify("READY=1")
     try:
         if args.once:
-            return _wait_once(engine, stop)
+            return _wait_once(engine, stop, started)
         if tray is not None:
             tray.run()  # owns the main thread until Quit / stop()
         else:
@@ -247,7 +249,7 @@ def _make_tray(
     return tray_app
 
 
-def _wait_once(engine: Engine, stop: threading.Event) -> int:
+def _wait_once(engine: Engine, stop: threading.Event, started: float) -> int:
     """``--once``: wait until every file is done (or nothing more can happen), then summarise."""
     from floradrop.status import JobState
 
@@ -261,9 +263,9 @@ def _wait_once(engine: Engine, stop: threading.Event) -> int:
             stable = 0
     snapshot = engine.snapshot()
     counts: dict[str, int] = {}
-    for folder in snapshot.folders:
-        for state, n in folder.counts.items():
-            counts[state] = counts.get(state, 0) + n
+    for job in engine.journal.jobs():  # this run's jobs: finished since start, or unfinished
+        if not job.state.terminal or (job.finished_at or 0) >= started:
+            counts[job.state.value] = counts.get(job.state.value, 0) + 1
     done, failed = counts.get(JobState.DONE.value, 0), counts.get(JobState.FAILED.value, 0)
     unfinished = sum(n for s, n in counts.items() if not JobState(s).terminal)
     print(
