@@ -254,7 +254,14 @@ def _wait_once(engine: Engine, stop: threading.Event, started: float) -> int:
     from floradrop.status import JobState
 
     stable = 0
+    last_line, next_line = "", time.monotonic() + 5
     while not stop.wait(0.2):
+        if time.monotonic() >= next_line:  # progress, for long batches
+            next_line = time.monotonic() + 5
+            line = engine.snapshot().summary()
+            if line != last_line:
+                print(f"floradrop: {line}", file=sys.stderr, flush=True)
+                last_line = line
         if engine.idle():
             stable += 1
             if stable >= 3:  # idle across consecutive checks: intake has nothing in flight either

@@ -51,6 +51,27 @@ class UploadContext:
     workspace_id: str
 
 
+class ProgressLog:
+    """Logs a big upload's progress every quarter, so long work is visible in the log."""
+
+    MIN_BYTES = 64 * 1024 * 1024
+
+    def __init__(self, job_id: int, name: str) -> None:
+        self.job_id = job_id
+        self.name = name
+        self._next = 25
+
+    def __call__(self, sent: int, total: int) -> None:
+        if total < self.MIN_BYTES or not total:
+            return
+        percent = sent * 100 // total
+        if percent >= self._next and percent < 100:
+            logger.bind(job=self.job_id).info(
+                "uploading {}: {}% of {:,} MB", self.name, percent, total // 2**20
+            )
+            self._next = (percent // 25 + 1) * 25
+
+
 def sidecar_path(source: Path, binding: Binding) -> Path:
     suffix = binding.value or ".txt"
     return source.with_name(source.stem + suffix)
@@ -136,7 +157,10 @@ def build_inputs(
             key = f"fd-asset-{job.job_key[:24]}-{spec.id}-{uuid.uuid4().hex[:8]}"
             log.info("uploading {} ({:,} bytes) for {}", path.name, path.stat().st_size, spec.id)
             asset = ctx.client.upload_file(
-                path, workspace_id=ctx.workspace_id, idempotency_key=key, on_progress=on_progress
+                path,
+                workspace_id=ctx.workspace_id,
+                idempotency_key=key,
+                on_progress=on_progress or ProgressLog(job.id, path.name),
             )
             if path == source:
                 _check_unchanged(job)
