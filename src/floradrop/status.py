@@ -173,6 +173,7 @@ class Snapshot:
             "tray_warning": self.tray_warning,
             "config_file": str(self.config_file) if self.config_file else None,
             "log_file": str(self.log_file) if self.log_file else None,
+            "service_installed": self.service_installed,
             "folders": [
                 {
                     "name": f.name,
