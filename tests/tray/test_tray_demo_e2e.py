@@ -55,12 +55,6 @@ class Demo:
         return [json.loads(line)["action"] for line in self.actions.read_text().splitlines()]
 
 
-def open_menu(x: XSession, icon: Rect) -> Rect:
-    before = x.popups()
-    x.click(*icon.centre, button=3)  # gtk backend: the right button opens the menu
-    return wait_for("the menu to open", lambda: x.new_popup(before, min_height=100)).rect
-
-
 def wait_state(x: XSession, icon: Rect, state: TrayState, shot: Path) -> Image.Image:
     wait_for(f"the icon to show {state}", lambda: x.icon_state(icon, shot) is state)
     with Image.open(shot) as image:
@@ -92,14 +86,12 @@ def test_tray_over_a_scripted_status(root: Path, artifacts: Path, tmp_path: Path
         x.screenshot(artifacts / "tooltip.png")
 
         # The menu opens; Pause reaches the daemon and the icon turns to paused.
-        menu = open_menu(x, icon)
-        assert menu.height > 200, "the menu has all its entries"
-        x.screenshot(artifacts / "menu.png")
+        menu = x.open_menu_checked(icon, [False, False], artifacts / "menu.png")
+        assert menu.rect.height > 200, "the menu has all its entries"
         x.keys("Down", "Return")  # the first enabled entry is Pause
         wait_for("pause to be chosen", lambda: demo.chosen() == ["pause"])
         states[TrayState.PAUSED] = wait_state(x, icon, TrayState.PAUSED, artifacts / "paused.png")
-        open_menu(x, icon)
-        x.screenshot(artifacts / "menu-paused.png")
+        x.open_menu_checked(icon, [True, False], artifacts / "menu-paused.png")
         x.keys("Down", "Return")  # the same entry, now checked, resumes
         wait_for("resume to be chosen", lambda: demo.chosen() == ["pause", "resume"])
         wait_state(x, icon, TrayState.IDLE, artifacts / "resumed.png")
@@ -127,7 +119,7 @@ def test_tray_over_a_scripted_status(root: Path, artifacts: Path, tmp_path: Path
         shot = x.screenshot(artifacts / "notification.png")
 
         # Quit (the last entry) stops the tray and the process ends cleanly.
-        open_menu(x, icon)
+        x.open_menu(icon)
         x.keys("Up", "Return")
         assert demo.process is not None
         assert demo.process.wait(20) == 0
@@ -166,7 +158,7 @@ def test_xorg_fallback_docks_a_menu_less_icon_and_says_so(tmp_path: Path) -> Non
         demo.show(Snapshot(daemon_running=True))
         demo.start()
         icon = x.wait_icon()
-        assert x.icon_state(icon, tmp_path / "xorg.png") is TrayState.IDLE
+        wait_for("idle", lambda: x.icon_state(icon, tmp_path / "xorg.png") is TrayState.IDLE)
         log = wait_for(
             "the warning", lambda: "menu-less tray" in demo.log.read_text() and demo.log.read_text()
         )
@@ -210,4 +202,4 @@ def test_icon_docks_when_the_tray_host_starts_later(tmp_path: Path, backend: str
         wait_for("the tray to start", lambda: "tray: icon shown" in demo.log.read_text())
         x.start_tray_host()
         icon = x.wait_icon()
-        assert x.icon_state(icon, tmp_path / "late.png") is TrayState.PAUSED
+        wait_for("paused", lambda: x.icon_state(icon, tmp_path / "late.png") is TrayState.PAUSED)

@@ -22,7 +22,7 @@ from floradrop.emulator import Emulator
 from floradrop.status import TrayState
 
 from .conftest import publish
-from .xsession import Rect, XSession, requirement_marks, wait_for
+from .xsession import XSession, requirement_marks, wait_for
 
 pytestmark = requirement_marks()
 
@@ -58,12 +58,6 @@ def status(config: Path, emulator: Emulator) -> dict[str, Any]:
     assert result.returncode == 0, result.stderr
     data: dict[str, Any] = json.loads(result.stdout)
     return data
-
-
-def open_menu(x: XSession, icon: Rect) -> Rect:
-    before = x.popups()
-    x.click(*icon.centre, button=3)  # gtk backend: the right button opens the menu
-    return wait_for("the menu to open", lambda: x.new_popup(before, min_height=100)).rect
 
 
 def photo(path: Path) -> None:
@@ -120,7 +114,7 @@ def test_floradrop_run_shows_and_obeys_its_tray_icon(tmp_path: Path, artifacts: 
             assert any((tmp_path / "CCTV Cam" / "inbox-outputs").iterdir())
 
             # The menu opens on a right click and shows the day, and the result.
-            menu = open_menu(x, icon)
+            menu = x.open_menu(icon).rect
             x.screenshot(artifacts / "menu.png")
             before = x.popups()
             x.keys("Down", "Down", "Down", "Right")  # Pause, CCTV Cam, Recent results: open it
@@ -135,15 +129,14 @@ def test_floradrop_run_shows_and_obeys_its_tray_icon(tmp_path: Path, artifacts: 
             publish(shot.crop((left, 0, shot.width, bottom)), "tray-menu.png")
 
             # Pause in the menu is `floradrop pause`; choosing it again resumes.
-            open_menu(x, icon)
+            x.open_menu_checked(icon, [False, False], artifacts / "menu-before-pause.png")
             x.keys("Down", "Return")  # the first enabled entry is Pause
             wait_for("paused: true", lambda: status(config, emulator)["paused"] is True)
             wait_for(
                 "paused icon",
                 lambda: x.icon_state(icon, artifacts / "paused.png") is TrayState.PAUSED,
             )
-            open_menu(x, icon)
-            x.screenshot(artifacts / "menu-paused.png")
+            x.open_menu_checked(icon, [True, False], artifacts / "menu-paused.png")
             x.keys("Down", "Return")
             wait_for("paused: false", lambda: status(config, emulator)["paused"] is False)
             wait_for(
@@ -151,7 +144,7 @@ def test_floradrop_run_shows_and_obeys_its_tray_icon(tmp_path: Path, artifacts: 
             )
 
             # Quit (the last entry) stops the daemon gracefully.
-            open_menu(x, icon)
+            x.open_menu(icon)
             x.keys("Up", "Return")
             assert daemon.wait(30) == 0
         finally:
@@ -236,3 +229,30 @@ def test_no_display_runs_headless_with_one_log_line(tmp_path: Path) -> None:
         finally:
             XSession.stop_process(daemon)
         assert daemon.returncode == 0
+
+
+def test_start_at_login_from_the_menu(tmp_path: Path, artifacts: Path) -> None:
+    """The checkbox installs and removes the login entry (an XDG autostart file here)."""
+    (tmp_path / "CCTV Cam" / "inbox").mkdir(parents=True)
+    with Emulator() as emulator, XSession(tmp_path / "x") as x:
+        config = write_config(tmp_path, emulator)
+        autostart = Path(x.env()["XDG_CONFIG_HOME"]) / "autostart"
+        daemon = x.spawn(
+            [sys.executable, "-m", "floradrop", "run", "--config", str(config)],
+            log="run.log",
+            dbus=True,
+            env={"FLORA_API_KEY": emulator.api_key},
+        )
+        icon = x.wait_icon(timeout=60)
+        x.open_menu_checked(icon, [False, False], artifacts / "menu.png")
+        x.keys("Up", "Up", "Return")  # above Quit: Start at login
+        entry = wait_for("the autostart entry", lambda: next(autostart.glob("*.desktop"), None))
+        assert str(config) in entry.read_text()
+        wait_for("the checkbox", lambda: status(config, emulator)["service_installed"] is True)
+        x.open_menu_checked(icon, [False, True], artifacts / "menu-start-at-login.png")
+        x.keys("Up", "Up", "Return")  # now checked: choosing it again removes the entry
+        wait_for("the entry to go", lambda: not any(autostart.glob("*.desktop")))
+        wait_for("no checkbox", lambda: status(config, emulator)["service_installed"] is False)
+        x.stop_process(daemon)
+        log = (x.workdir / "run.log").read_text()
+        assert log.count("tray: Start at login chosen") == 2, log

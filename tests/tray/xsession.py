@@ -125,6 +125,28 @@ def state_of_pixels(image: Image.Image, min_share: float = 0.08) -> TrayState | 
     return state if count >= min_share * len(pixels) else None
 
 
+def menu_checkboxes(shot: Image.Image, menu: Rect) -> list[bool]:
+    """The check boxes of a GTK menu in a screenshot, top to bottom: True where checked.
+
+    A box is two dark horizontal edges about 15 px apart in the menu's left margin; a checked
+    one has the dark check mark between them (an empty one only its two sides).
+    """
+    strip = shot.convert("L").crop((menu.x, menu.y, menu.x + 30, menu.y + menu.height))
+    width, height = strip.size
+    data = strip.tobytes()
+    dark = [sum(1 for x in range(width) if data[y * width + x] < 110) for y in range(height)]
+    edges = [y for y in range(height) if dark[y] >= 8 and (y == 0 or dark[y - 1] < 8)]
+    boxes: list[bool] = []
+    while len(edges) >= 2:
+        top = edges.pop(0)
+        bottom = next((e for e in edges if 10 <= e - top <= 20), None)
+        if bottom is None:
+            continue
+        edges = [e for e in edges if e > bottom]
+        boxes.append(any(dark[y] >= 5 for y in range(top + 2, bottom - 1)))
+    return boxes
+
+
 class XSession:
     """Xvfb + trayer, and the processes started in it. Use as a context manager."""
 
@@ -392,6 +414,28 @@ class XSession:
         known = {w.id for w in before}
         fresh = [w for w in self.popups(min_height) if w.id not in known]
         return max(fresh, key=lambda w: w.rect.height, default=None)
+
+    def open_menu(self, icon: Rect) -> Window:
+        """Right-click the icon (the gtk backend's menu button) and wait for its menu."""
+        before = self.popups()
+        self.click(*icon.centre, button=3)
+        return wait_for("the menu to open", lambda: self.new_popup(before, min_height=100))
+
+    def open_menu_checked(self, icon: Rect, checked: list[bool], shot: Path) -> Window:
+        """Open the menu once its check boxes show ``checked`` (top to bottom).
+
+        The tray rebuilds its menu when the status changes, a poll later; a menu opened before
+        that would still offer the old entries (Pause instead of Resume).
+        """
+
+        def attempt() -> Window | None:
+            menu = self.open_menu(icon)
+            if menu_checkboxes(self.screenshot(shot), menu.rect) == checked:
+                return menu
+            self.keys("Escape")
+            return None
+
+        return wait_for(f"the menu to show the check boxes {checked}", attempt)
 
     def click(self, x: int, y: int, button: int = 1) -> None:
         self.run(["xdotool", "mousemove", str(x), str(y), "click", str(button)])
