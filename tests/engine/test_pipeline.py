@@ -251,3 +251,29 @@ def test_revoked_key_pauses_until_a_new_key_works(tmp_path: Path, emu: Emulator)
         daemon.engine.resume()  # the new key is in place (client_factory reads it)
         daemon.wait_state(2, JobState.DONE)
     assert emu.stats.runs_created == 2
+
+
+def test_config_edits_apply_while_running_and_bad_edits_are_kept_out(
+    tmp_path: Path, emu: Emulator
+) -> None:
+    from floradrop.config import ConfigWatcher
+
+    config_path = write_config(tmp_path, folder_toml(tmp_path, "a", "cctv-cam"))
+    with running(config_path, emu) as daemon:
+        engine = daemon.engine
+        errors: list[str] = []
+        watcher = ConfigWatcher(
+            config_path, engine.apply_config, lambda e: errors.append(str(e)), current=engine.config
+        )
+        engine.set_config_check(watcher.check)
+        good = config_path.read_text()
+        config_path.write_text(good + "\n[daemon\nbroken = \n")  # a bad edit
+        wait_for(lambda: errors, 20, "the bad edit to be reported")
+        assert "floradrop.toml" in errors[0]
+        assert [f.name for f in engine.config.folders] == ["a"], "the last good config is kept"
+        config_path.write_text(good + folder_toml(tmp_path, "b", "palette-pull"))
+        wait_for(lambda: len(engine.config.folders) == 2, 20, "the new folder to be applied")
+        wait_for((tmp_path / "b").is_dir, 10, "the new inbox")
+        drop(tmp_path / "b", "new.png", png_bytes(400))
+        daemon.wait_state(1, JobState.DONE)
+    assert emu.stats.runs_by_technique == {"palette-pull": 1}
