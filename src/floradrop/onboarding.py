@@ -115,11 +115,13 @@ def comment_text(text: str) -> str:
 def display_path(path: Path, home: Path | None = None) -> str:
     """``~/FLORA/...`` for a path in the home folder (portable, short), else the path."""
     home = home or Path.home()
-    try:
-        rel = path.relative_to(home)
-    except ValueError:
-        return str(path)
-    return "~" if not rel.parts else "~/" + rel.as_posix()
+    for base in (home, home.resolve()):
+        try:
+            rel = path.relative_to(base)
+        except ValueError:
+            continue
+        return "~" if not rel.parts else "~/" + rel.as_posix()
+    return str(path)
 
 
 def describe_inputs(technique: Technique) -> str:

@@ -223,3 +223,40 @@ def test_a_signal_during_work_stops_cleanly_and_the_next_start_finishes_every_fi
     assert runs_before_restart <= FILES
     assert journal_states(state) == {"done": FILES}
     assert integrity(state) == "ok"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=subprocess.TimeoutExpired,
+    reason="Engine.stop waits for in-flight uploads to finish (ThreadPoolExecutor.shutdown "
+    "(wait=True)), so a stop during a slow upload takes as long as the upload",
+)
+def test_a_stop_during_a_slow_upload_does_not_wait_for_the_upload(
+    tmp_path: Path,
+    emulator_factory: Callable[..., Emulator],
+    start_daemon: Callable[[Path, Emulator], subprocess.Popen[bytes]],
+) -> None:
+    # Above 4 MiB a file goes to storage (a signed upload), which here pauses 2 s before each
+    # 256 KiB it reads: a 5 MiB upload takes about 40 s.
+    emu = emulator_factory(upload_slow_ms=2000)
+    state = tmp_path / "state"
+    config = write_config(tmp_path, folder_toml(tmp_path, "in", "cctv-cam"))
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    drop(
+        inbox, "big.png", png_bytes(5) + os.urandom(5 * 1024 * 1024)
+    )  # trailing bytes: still a PNG
+    proc = start_daemon(config, emu)
+    wait_up(state, proc)
+    wait_for(lambda: journal_states(state).get("uploading"), 60, "the upload to start")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 0, log_tail(tmp_path)  # well before the upload could finish
+    assert integrity(state) == "ok"
+
+    emu.upload_slow_ms = 0
+    proc = start_daemon(config, emu)
+    wait_up(state, proc)
+    wait_for(lambda: journal_states(state) == {"done": 1}, 60, "the file to be done")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0, log_tail(tmp_path)
+    assert emu.stats.runs_created == 1

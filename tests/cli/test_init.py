@@ -198,6 +198,28 @@ def test_a_key_from_the_environment_is_used_stored_and_never_shown(
     assert not [t for t in texts if api.api_key in t]
 
 
+def test_the_key_can_come_from_standard_input(
+    api: Emulator, isolated_home: Path, tmp_path: Path
+) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "floradrop",
+            *scripted("--api-key-file", "-", "--technique", "sigil"),
+        ],
+        input=api.api_key + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Stored the API key in" in result.stdout
+    assert api.api_key not in result.stdout + result.stderr
+    assert (state_dir(isolated_home) / KEY_FILE_NAME).read_text("utf-8").strip() == api.api_key
+
+
 def test_without_a_terminal_or_yes_missing_answers_name_their_flags(
     api: Emulator, key_file: Path, isolated_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -513,6 +535,33 @@ def test_interactive_bindings_are_asked_for_until_the_technique_fits(
     (folder,) = load_config(config_file(isolated_home)).folders
     assert folder.path == isolated_home / "FLORA" / "Color Transfer" / "inbox"
     assert set(folder.inputs) == {"source_image", "reference_image"}
+
+
+def test_several_workspaces_are_listed_and_one_must_be_chosen(tmp_path: Path) -> None:
+    """The emulator has one workspace; a key with several is played by a list of them."""
+    from floradrop.cli import build_parser
+    from floradrop.cli._console import AnswerError, Console
+    from floradrop.cli.init_cmd import Init
+    from floradrop.flora import Workspace
+
+    spaces = [Workspace("ws_a", "Studio A"), Workspace("ws_b", "Studio B")]
+
+    def init(*flags: str, answers: list[str] | None = None) -> Init:
+        replies = iter(answers or [])
+        console = Console(
+            interactive=answers is not None,
+            accept_defaults="--yes" in flags,
+            input=lambda prompt: next(replies),
+        )
+        return Init(build_parser().parse_args(["init", *flags]), console)
+
+    with pytest.raises(AnswerError) as caught:
+        init("--yes")._workspace(spaces)
+    assert caught.value.hint is not None
+    assert "--workspace WS_ID (one of: ws_a (Studio A), ws_b (Studio B))" in caught.value.hint
+    assert init("--yes", "--workspace", "ws_b")._workspace(spaces).name == "Studio B"
+    assert init(answers=["3", "ws_a"])._workspace(spaces).name == "Studio A"
+    assert init(answers=["2"])._workspace(spaces).name == "Studio B"
 
 
 # -- the text init writes -------------------------------------------------------------------
