@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from loguru import logger
 
 from floradrop.errors import FloradropError
-from floradrop.status import Snapshot
+from floradrop.status import Snapshot, TrayState
 from floradrop.tray.backend import Backend, XorgDocking, backend_of, import_pystray
 from floradrop.tray.icon import render_icon
 from floradrop.tray.menu import Action, MenuEntry, menu_model, tooltip_text
@@ -188,8 +188,11 @@ class TrayApp:
     def _poll(self) -> None:
         try:
             while not self._stopping.is_set():
-                self.refresh()
-                self._keep_docked()
+                try:
+                    self.refresh()
+                    self._keep_docked()
+                except Exception as exc:  # the icon must outlive a bad refresh
+                    self._report(exc, "tray: could not update the icon")
                 self._wake.wait(POLL_INTERVAL)
                 self._wake.clear()
         finally:
@@ -211,10 +214,7 @@ class TrayApp:
         try:
             snapshot = self.snapshot()
         except Exception as exc:  # keep showing the last state
-            text = f"{type(exc).__name__}: {exc}"
-            if text != self._last_error:
-                self._last_error = text
-                logger.opt(exception=exc).warning("tray: could not read the status")
+            self._report(exc, "tray: could not read the status")
             return
         self._last_error = None
         icon = self._icon
@@ -236,9 +236,17 @@ class TrayApp:
 
     # -- helpers ----------------------------------------------------------------------------
 
+    def _report(self, exc: Exception, what: str) -> None:
+        """Log a failure of the poll loop once, not twice a second."""
+        text = f"{what}: {type(exc).__name__}: {exc}"
+        if text != self._last_error:
+            self._last_error = text
+            logger.opt(exception=exc).warning("{}", what)
+
     @staticmethod
     def _look_of(snapshot: Snapshot) -> tuple[object, ...]:
-        return (snapshot.state, snapshot.in_flight)
+        state = snapshot.state
+        return (state, snapshot.in_flight if state is TrayState.WORKING else 0)
 
     def _image(self, snapshot: Snapshot) -> Any:
         self._look = self._look_of(snapshot)
