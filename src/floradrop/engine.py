@@ -50,7 +50,13 @@ from floradrop.pipeline.fetch import FetchContext, fetch_outputs
 from floradrop.pipeline.fileaway import Failure, file_done, file_duplicate, file_failed
 from floradrop.pipeline.poll import Poller
 from floradrop.pipeline.submit import Submitter
-from floradrop.pipeline.upload import SidecarNotYet, SourceGone, UploadContext, build_inputs
+from floradrop.pipeline.upload import (
+    Interrupted,
+    SidecarNotYet,
+    SourceGone,
+    UploadContext,
+    build_inputs,
+)
 from floradrop.pipeline.watch import Intake, ReadyFile, WatchSpec
 from floradrop.status import (
     ACTIVE_STATES,
@@ -784,6 +790,9 @@ class Engine:
             self._not_before.pop(job_id, None)
         except StaleTransition:
             logger.bind(job=job_id).debug("job moved on elsewhere")
+        except Interrupted as exc:
+            logger.bind(job=job_id).info("{}", exc)
+            self._back_off(job_id, 0.0, str(exc), quiet=True)
         except SourceGone as exc:
             self._cancel(job_id, str(exc))
         except SidecarNotYet as exc:
@@ -912,7 +921,7 @@ class Engine:
         folder, rule, technique = self._rule(job)
         assert self._submitter is not None
         ctx = UploadContext(self.client, self.journal, self.workspace_id)
-        inputs, job = build_inputs(job, folder, rule, technique, ctx)
+        inputs, job = build_inputs(job, folder, rule, technique, ctx, should_stop=self._stop.is_set)
         if self._paused or self._stop.is_set():
             self.journal.transition(job.id, JobState.UPLOADING, JobState.WAITING)
             return
@@ -1006,7 +1015,9 @@ class Engine:
                 run = self.client.get_run(
                     job.run_id, technique=job.technique, poll_url=job.poll_url
                 )
-            ctx = FetchContext(self.client, self.journal, folder.outputs, rule.technique)
+            ctx = FetchContext(
+                self.client, self.journal, folder.outputs, rule.technique, self._stop.is_set
+            )
             job = fetch_outputs(job, run, ctx)
         file_done(job, folder, self.journal)
         logger.bind(job=job.id).info("done: {}", job.name)

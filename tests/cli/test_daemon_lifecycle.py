@@ -225,12 +225,6 @@ def test_a_signal_during_work_stops_cleanly_and_the_next_start_finishes_every_fi
     assert integrity(state) == "ok"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=subprocess.TimeoutExpired,
-    reason="Engine.stop waits for in-flight uploads to finish (ThreadPoolExecutor.shutdown "
-    "(wait=True)), so a stop during a slow upload takes as long as the upload",
-)
 def test_a_stop_during_a_slow_upload_does_not_wait_for_the_upload(
     tmp_path: Path,
     emulator_factory: Callable[..., Emulator],

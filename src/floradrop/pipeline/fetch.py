@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import mimetypes
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -33,6 +34,7 @@ from floradrop.files import (
 from floradrop.flora.client import FloraClient
 from floradrop.flora.models import Run, RunOutput
 from floradrop.journal import Job, Journal
+from floradrop.pipeline.upload import ProgressLog
 from floradrop.status import JobState
 
 MAX_OUTPUT_BYTES = 2 * 1024**3  # 2 GiB: a larger "output" is refused, not written
@@ -47,6 +49,7 @@ class FetchContext:
     journal: Journal
     outputs_dir: Path
     technique_label: str  # the slug used in output names
+    should_stop: Callable[[], bool] = lambda: False
 
 
 def extension_for(output: RunOutput, content_type: str | None) -> str:
@@ -107,7 +110,12 @@ def fetch_outputs(job: Job, run: Run, ctx: FetchContext) -> Job:
                 fsync_file(temp)
                 content_type: str | None = "text/plain"
             else:
-                result = ctx.client.download(output.url, temp, max_bytes=MAX_OUTPUT_BYTES)
+                result = ctx.client.download(
+                    output.url,
+                    temp,
+                    max_bytes=MAX_OUTPUT_BYTES,
+                    on_progress=ProgressLog(job.id, temp.name, ctx.should_stop),
+                )
                 content_type = result.content_type
             name = output_name(
                 stem,

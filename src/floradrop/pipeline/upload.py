@@ -51,18 +51,26 @@ class UploadContext:
     workspace_id: str
 
 
+class Interrupted(Exception):  # noqa: N818 - a signal for the engine
+    """A transfer abandoned because floradrop is stopping (the job resumes at next start)."""
+
+
 class ProgressLog:
-    """Logs a big upload's progress every quarter, so long work is visible in the log."""
+    """Logs a big upload's progress every quarter, so long work is visible in the log, and
+    abandons the transfer when ``should_stop()`` says floradrop is stopping."""
 
     MIN_BYTES = 64 * 1024 * 1024
 
-    def __init__(self, job_id: int, name: str) -> None:
+    def __init__(self, job_id: int, name: str, should_stop: Callable[[], bool]) -> None:
         self.job_id = job_id
         self.name = name
+        self.should_stop = should_stop
         self._next = 25
 
-    def __call__(self, sent: int, total: int) -> None:
-        if total < self.MIN_BYTES or not total:
+    def __call__(self, sent: int, total: int | None) -> None:
+        if self.should_stop():
+            raise Interrupted(f"stopping: the transfer of {self.name} resumes at the next start")
+        if not total or total < self.MIN_BYTES:
             return
         percent = sent * 100 // total
         if percent >= self._next and percent < 100:
@@ -124,7 +132,7 @@ def build_inputs(
     technique: Technique,
     ctx: UploadContext,
     *,
-    on_progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> tuple[list[RunInput], Job]:
     """The run inputs for ``job`` (uploading what needs uploading); returns the updated job."""
     source = Path(job.source_path)
@@ -160,7 +168,7 @@ def build_inputs(
                 path,
                 workspace_id=ctx.workspace_id,
                 idempotency_key=key,
-                on_progress=on_progress or ProgressLog(job.id, path.name),
+                on_progress=ProgressLog(job.id, path.name, should_stop),
             )
             if path == source:
                 _check_unchanged(job)
