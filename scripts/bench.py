@@ -62,6 +62,7 @@ def png_bytes(seed: int) -> bytes:
     from PIL import Image
 
     image = Image.new("RGB", (64, 48), (seed % 256, (seed * 7) % 256, (seed * 13) % 256))
+    image.putpixel((0, 0), (seed & 255, (seed >> 8) & 255, (seed >> 16) & 255))  # unique bytes
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
     return buffer.getvalue()

@@ -70,6 +70,7 @@ def png_bytes(seed: int = 0, size: tuple[int, int] = (64, 48)) -> bytes:
     image = Image.new("RGB", size, ((seed * 50) % 256, (seed * 90) % 256, (seed * 30) % 256))
     for x in range(0, size[0], 4):
         image.putpixel((x, (x + seed) % size[1]), (255, 255, 255))
+    image.putpixel((1, 0), (seed & 255, (seed >> 8) & 255, (seed >> 16) & 255))  # unique bytes
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
     return buffer.getvalue()
