@@ -72,6 +72,17 @@ def resolve_api_key(*, base_url: str, key_file: Path | None, state_dir: Path) ->
     return key
 
 
+def _forget_keyring(base_url: str) -> None:
+    try:
+        import keyring
+        from keyring.backends import fail
+
+        if not isinstance(keyring.get_keyring(), fail.Keyring):
+            keyring.delete_password(KEYRING_SERVICE, _keyring_user(base_url))
+    except Exception as exc:
+        logger.debug("no keyring entry to remove: {}", type(exc).__name__)
+
+
 def store_api_key(value: str, *, base_url: str, state_dir: Path, use_keyring: bool = True) -> str:
     """Keep the key in the OS keyring if one is usable, else in a 0600 key file. Returns where."""
     logs.add_secret(value)
@@ -82,9 +93,11 @@ def store_api_key(value: str, *, base_url: str, state_dir: Path, use_keyring: bo
 
             if not isinstance(keyring.get_keyring(), fail.Keyring):
                 keyring.set_password(KEYRING_SERVICE, _keyring_user(base_url), value)
+                (state_dir / KEY_FILE_NAME).unlink(missing_ok=True)  # one key, one place
                 return "the OS keyring"
         except Exception as exc:
             logger.debug("keyring not usable for storing: {}", type(exc).__name__)
+    _forget_keyring(base_url)  # an older key there would win over the file
     ensure_private_dir(state_dir)
     path = state_dir / KEY_FILE_NAME
     temp = path.with_suffix(".tmp")
