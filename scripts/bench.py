@@ -240,7 +240,7 @@ def case_throughput(root: Path, quick: bool) -> dict[str, Any]:
             cpu0, emu_cpu0, t0 = cpu_seconds(), emu.cpu_seconds(), time.monotonic()
             for path in staging.iterdir():
                 os.replace(path, case_root / "in" / path.name)
-            wait_for(lambda e=engine: state_count(e) >= n, 600, f"{n} done", every=0.1)
+            wait_for(lambda e=engine, n=n: state_count(e) >= n, 600, f"{n} done", every=0.1)
             elapsed, cpu = time.monotonic() - t0, cpu_seconds() - cpu0
             emu_cpu = emu.cpu_seconds() - emu_cpu0
             engine.stop()
