@@ -82,8 +82,10 @@ def test_tray_over_a_scripted_status(root: Path, artifacts: Path, tmp_path: Path
         # The tooltip says the state in words.
         before = x.popups()
         x.run(["xdotool", "mousemove", *map(str, icon.centre)])
-        wait_for("the tooltip", lambda: x.new_popup(before))
-        x.screenshot(artifacts / "tooltip.png")
+        tip = wait_for("the tooltip", lambda: x.new_popup(before)).rect
+        tooltip = x.screenshot(artifacts / "tooltip.png").crop(
+            (tip.x - 8, 0, x.screen_width, tip.y + tip.height + 8)
+        )
 
         # The menu opens; Pause reaches the daemon and the icon turns to paused.
         menu = x.open_menu_checked(icon, [False, False], artifacts / "menu.png")
@@ -126,6 +128,7 @@ def test_tray_over_a_scripted_status(root: Path, artifacts: Path, tmp_path: Path
         assert demo.chosen() == ["pause", "resume", "quit"]
 
     publish(legend(states), "tray-states.png")
+    publish(tooltip, "tray-tooltip.png")
     publish(shot.crop(note.box(pad=8)), "tray-notification.png")
 
 

@@ -150,6 +150,8 @@ def menu_checkboxes(shot: Image.Image, menu: Rect) -> list[bool]:
 class XSession:
     """Xvfb + trayer, and the processes started in it. Use as a context manager."""
 
+    screen_width, screen_height = SCREEN
+
     def __init__(self, workdir: Path, *, tray_host: bool = True) -> None:
         self.workdir = workdir
         self.tray_host = tray_host
