@@ -181,3 +181,17 @@ def test_no_api_key_is_a_clear_error(
     config = write_config(tmp_path, folder_toml(tmp_path, "in", "cctv-cam"))
     assert main(["check", "--config", str(config)]) == 4
     assert "floradrop init" in capsys.readouterr().err
+
+
+def test_reload_and_stop_reach_the_running_daemon(
+    tmp_path: Path, env: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path, folder_toml(tmp_path, "in", "cctv-cam"))
+    assert main(["stop", "--config", str(config)]) == 5  # nothing runs yet: exit 5
+    with daemon(config, tmp_path / "state") as proc:
+        config.write_text(config.read_text() + folder_toml(tmp_path, "more", "palette-pull"))
+        assert main(["reload", "--config", str(config)]) == 0
+        assert len(status(config, capsys)["folders"]) == 2  # type: ignore[arg-type]
+        assert main(["stop", "--config", str(config)]) == 0
+        assert "stopped" in capsys.readouterr().out
+        assert proc.wait(5) == 0

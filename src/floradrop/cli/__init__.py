@@ -27,6 +27,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("floradrop.cli.status_cmd", "show jobs per folder, spend today, paused or not"),
     "pause": ("floradrop.cli.control_cmd", "pause new uploads and runs (running ones finish)"),
     "resume": ("floradrop.cli.control_cmd", "resume after pause"),
+    "reload": ("floradrop.cli.control_cmd", "make the running daemon re-read its config now"),
+    "stop": (
+        "floradrop.cli.control_cmd",
+        "stop the running daemon (unfinished files resume later)",
+    ),
     "check": ("floradrop.cli.check_cmd", "validate the config against the API and techniques"),
     "retry": ("floradrop.cli.retry_cmd", "process a file again on purpose (a new, paid run)"),
     "techniques": ("floradrop.cli.techniques_cmd", "list FLORA techniques or show one"),

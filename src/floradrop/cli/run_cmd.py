@@ -138,7 +138,7 @@ def _run_locked(args: argparse.Namespace, config: Config, lock: Any, log_file: P
     engine.live.tray_warning = getattr(tray, "warning", None) if tray else None
     server = control.ControlServer(config.daemon.state_dir, handle)
     address = server.start()
-    tray_label = "headless" if tray is None else f"tray ({getattr(tray, 'backend', 'pystray')})"
+    tray_label = "headless" if tray is None else f"tray ({tray.backend})"
     _install_signal_handlers(stop, tray)
     lock.publish(new_info(config.source, address, tray_label))  # "up": status and pause work
 
