@@ -73,6 +73,7 @@ SIDECAR_WAIT_SECONDS = 30.0  # how long a file waits for its sidecar (e.g. photo
 FAILED_ATTENTION_SECONDS = 3600.0  # a failure keeps the icon in "needs attention" this long
 _MAX_FETCH_ATTEMPTS = 8
 _COALESCE_SECONDS = 0.02
+POLLING_INTERVAL = 5.0  # seconds between looks at an `observer = "polling"` folder
 
 # Run error codes FLORA documents as "change the input" (REFERENCE.md §9.3).
 _CHANGE_INPUT = (
@@ -353,6 +354,11 @@ class Engine:
                     path=folder.path,
                     recursive=folder.recursive,
                     polling=folder.observer == "polling",
+                    # A network share is seen only every polling interval: a file must stay
+                    # unchanged across two polls before it counts as written.
+                    settle_seconds=max(self.config.daemon.settle_seconds, 2 * POLLING_INTERVAL)
+                    if folder.observer == "polling"
+                    else None,
                     exclude=(folder.outputs, folder.done, folder.failed),
                     is_ignored=functools.partial(_ignored, folder=folder),
                 )
@@ -383,6 +389,7 @@ class Engine:
             self._on_ready,
             settle_seconds=d.settle_seconds,
             rescan_seconds=d.rescan_seconds,
+            polling_interval=POLLING_INTERVAL,
             on_problem=self._on_intake_problem,
         )
         self._intake.start()
@@ -568,7 +575,7 @@ class Engine:
         except PermissionError as exc:
             logger.warning("cannot read {}: {} (check its permissions)", ready.path, exc.strerror)
             return
-        if result.outcome is Outcome.MAYBE_SIDECAR:
+        if result.outcome in (Outcome.MAYBE_SIDECAR, Outcome.DEFER):
             self._deferred.append((now + 2.0, ready))
             return
         self._first_seen.pop(ready.path, None)
@@ -583,6 +590,8 @@ class Engine:
             self._changed()
         elif result.outcome in (Outcome.NO_RULE, Outcome.SIDECAR):
             logger.info("leaving {} alone: {}", ready.rel, result.reason)
+        elif result.outcome is Outcome.EMPTY:
+            logger.warning("leaving {} in place: {}", ready.rel, result.reason)
         else:
             logger.debug("{}: {}", ready.rel, result.reason)
 

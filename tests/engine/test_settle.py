@@ -267,3 +267,25 @@ def test_many_candidates_settle_in_one_pass(settler: Settler, tmp_path: Path) ->
     ready = run(settler, 0.0, FAST_PROBE)
     assert sorted(r.size for r in ready) == list(range(1, 501))
     assert len(settler) == 0
+
+
+def test_a_file_moved_in_whole_with_an_old_mtime_needs_no_quiet_period(
+    settler: Settler, tmp_path: Path
+) -> None:
+    path = write(tmp_path / "from-downloads.png", b"x" * 100)
+    old = os.stat(path).st_mtime - 3600
+    os.utime(path, (old, old))  # last written an hour ago, then moved in (only `created`)
+    event(settler, path, 0.0)
+    ready = run_until(settler, 2.0)
+    assert len(ready) == 1
+    at, _file = ready[0]
+    assert at < 0.2, "two agreeing stats suffice for a file that is not being written"
+
+
+def test_a_fresh_file_without_close_still_waits_the_quiet_period(
+    settler: Settler, tmp_path: Path
+) -> None:
+    path = write(tmp_path / "being-written.png", b"x" * 100)  # mtime: now
+    event(settler, path, 0.0)
+    [(at, _file)] = run_until(settler, 2.0)
+    assert at >= QUIET

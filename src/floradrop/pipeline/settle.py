@@ -27,6 +27,7 @@ import itertools
 import os
 import stat
 import sys
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePath
@@ -91,6 +92,7 @@ class _Candidate:
         "due",
         "entry_due",
         "entry_seq",
+        "fresh",
         "key",
         "last_activity",
         "path",
@@ -108,6 +110,7 @@ class _Candidate:
         self.last_activity = 0.0
         self.closed = False  # a close-write came after the last other activity
         self.sig: Signature | None = None  # the first stat of the current stable run
+        self.fresh = False  # no stat since the last event
         self.sig_at = 0.0
         self.due = 0.0
         self.entry_seq = -1  # the heap entry that is current for this candidate
@@ -134,8 +137,10 @@ class Settler:
         problem: ProblemSink | None = None,
         check_open: bool = True,
         max_reported: int = MAX_REPORTED,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._problem = problem
+        self._wall = wall_clock
         self._check_open = check_open
         self._candidates: dict[str, _Candidate] = {}
         self._heap: list[tuple[float, int, str]] = []
@@ -166,8 +171,11 @@ class Settler:
         cand.last_activity = now
         cand.closed = closed
         cand.sig = None
+        cand.fresh = True
         self._closed.pop(path, None)
-        self._schedule(cand, now if closed else now + max(0.0, quiet - probe_interval(quiet)))
+        # A first look soon even without a close: a file moved in whole (an old mtime) need
+        # not wait the quiet period (see _advance).
+        self._schedule(cand, now if closed else now + min(FAST_PROBE, quiet))
 
     def found(
         self,
@@ -271,6 +279,13 @@ class Settler:
         if sig is None:
             del self._candidates[cand.path]
             return None
+        if cand.fresh and not cand.closed and sig.size > 0:
+            cand.fresh = False
+            # Last written longer ago than the quiet period (a file moved or linked in whole,
+            # keeping its mtime): like a close-write, a second stat that agrees is enough.
+            # A file being written has an mtime of about now.
+            if self._wall() - sig.mtime_ns / 1e9 >= cand.quiet:
+                cand.closed = True
         if cand.sig is None or sig != cand.sig:
             if cand.sig is not None:
                 # Changed without an event (missed events, network shares, mmap): activity.
