@@ -176,12 +176,12 @@ def case_latency(root: Path, quick: bool) -> dict[str, Any]:
         engine, _ = make_engine(root, emu.base_url, emu.api_key, folder(root, "in", "cctv-cam"))
         engine.start()
         try:
-            for mode in ("written in place", "moved in"):
+            for mode in ("written in place", "moved in", "moved in, written earlier"):
                 samples = []
                 for i in range(n):
                     before = emu.stats.runs_created
-                    name = f"{mode.split()[0]}-{i}.png"
-                    data = png_bytes(i + (1000 if mode == "moved in" else 0))
+                    name = f"{len(results)}-{i}.png"
+                    data = png_bytes(i + 1000 * len(results))
                     if mode == "written in place":
                         with (root / "in" / name).open("wb") as handle:
                             handle.write(data)
@@ -190,6 +190,9 @@ def case_latency(root: Path, quick: bool) -> dict[str, Any]:
                         staging = root / "staging" / name
                         staging.parent.mkdir(exist_ok=True)
                         staging.write_bytes(data)
+                        if mode.endswith("earlier"):  # e.g. a photo dragged from Downloads
+                            past = time.time() - 3600
+                            os.utime(staging, (past, past))
                         os.replace(staging, root / "in" / name)
                         closed = time.time()
                     wait_for(lambda b=before: emu.stats.runs_created > b, 30, "a run")
