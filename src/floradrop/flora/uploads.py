@@ -43,7 +43,6 @@ DIRECT_LIMIT: Final = 4 * 1024 * 1024
 CHUNK_SIZE: Final = 256 * 1024
 READY_POLL_INTERVAL: Final = 1.0
 MAX_RESERVATIONS: Final = 3  # fresh upload instructions asked for, at most, per upload
-EXPIRY_MARGIN: Final = 10.0  # seconds: a reservation this close to expiry counts as expired
 DEFAULT_CONTENT_TYPE: Final = "application/octet-stream"
 
 ProgressCallback = Callable[[int, int], None]
@@ -319,6 +318,10 @@ def _obstacle(asset: Asset) -> str | None:
 
 
 def _expired(expires_at: str | None) -> bool:
+    """Whether a reservation is past its expiry by our clock. No safety margin: instructions
+    are used the moment they arrive, and FLORA may grant reservations that last only seconds
+    (a margin longer than that would renew them for ever). A storage host that refuses an
+    expired signature gets the upload a fresh reservation too."""
     if not expires_at:
         return False
     try:
@@ -327,4 +330,4 @@ def _expired(expires_at: str | None) -> bool:
         return False
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return when.timestamp() <= time.time() + EXPIRY_MARGIN
+    return when.timestamp() <= time.time()
