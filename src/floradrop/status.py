@@ -61,6 +61,7 @@ class AttentionKind(enum.StrEnum):
     CREDITS = "credits"
     OFFLINE = "offline"
     CONFIG = "config"
+    DISK = "disk"  # outputs cannot be written (disk full, permissions)
 
 
 @dataclass(frozen=True)
