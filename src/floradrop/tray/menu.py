@@ -55,6 +55,7 @@ _ATTENTION_TITLES = {
     AttentionKind.CREDITS: "Out of credits",
     AttentionKind.OFFLINE: "No connection",
     AttentionKind.CONFIG: "Configuration problem",
+    AttentionKind.DISK: "Cannot write outputs",
 }
 
 
