@@ -32,6 +32,7 @@ _NOTIFIED_ATTENTION = {
     AttentionKind.AUTH: "API key rejected",
     AttentionKind.CREDITS: "Out of credits",
     AttentionKind.CONFIG: "Configuration problem",
+    AttentionKind.DISK: "Cannot write outputs",
 }
 
 
