@@ -159,9 +159,13 @@ def move_no_clobber(src: Path, directory: Path, name: str | None = None) -> Path
         if exc.errno != errno.EXDEV:
             raise
         temp = temp_path(directory, src.name)
-        shutil.copy2(src, temp)
-        fsync_file(temp)
-        dest = place(temp, directory, name)
+        try:
+            shutil.copy2(src, temp)
+            fsync_file(temp)
+            dest = place(temp, directory, name)
+        except BaseException:
+            temp.unlink(missing_ok=True)  # the original stays where it is
+            raise
         src.unlink()
     return dest
 
@@ -170,11 +174,15 @@ def write_text_atomic(directory: Path, name: str, text: str) -> Path:
     """Write a small text file (report, sidecar) atomically under a free name."""
     directory.mkdir(parents=True, exist_ok=True)
     temp = temp_path(directory, name)
-    with temp.open("w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    return place(temp, directory, name)
+    try:
+        with temp.open("w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        return place(temp, directory, name)
+    except BaseException:
+        temp.unlink(missing_ok=True)  # e.g. a full disk: no half-written file stays behind
+        raise
 
 
 def clean_temp_files(directory: Path) -> int:
