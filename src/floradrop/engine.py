@@ -72,6 +72,10 @@ JOURNAL_NAME = "journal.sqlite3"
 SIDECAR_WAIT_SECONDS = 30.0  # how long a file waits for its sidecar (e.g. photo.txt) to arrive
 FAILED_ATTENTION_SECONDS = 3600.0  # a failure keeps the icon in "needs attention" this long
 _MAX_FETCH_ATTEMPTS = 8
+# Outputs that cannot be written (disk full, permissions) are tried again this often, doubling
+# up to the cap, for as long as it takes: their run is paid, so the job is never failed for it.
+_DISK_RETRY_SECONDS = 10.0
+_DISK_RETRY_MAX_SECONDS = 60.0
 _COALESCE_SECONDS = 0.02
 POLLING_INTERVAL = 5.0  # seconds between looks at an `observer = "polling"` folder
 
@@ -94,6 +98,9 @@ _TRANSIENT = (
     "NO_RESULT",
     "DOWNSTREAM",
 )
+
+
+_OUTPUT_STATES = frozenset({JobState.FETCHING, JobState.FILING})
 
 
 def _ignored(rel: PurePath, *, folder: FolderConfig) -> bool:
@@ -125,6 +132,7 @@ class Live:
     offline: bool = False
     blocked: Attention | None = None
     config_problem: str | None = None
+    disk_problem: str | None = None  # outputs cannot be written; cleared by the next success
     last_error: str | None = None
     progress: dict[int, float] = field(default_factory=dict)
     tray_warning: str | None = None
@@ -174,6 +182,13 @@ def build_snapshot(
             AttentionKind.OFFLINE,
             "FLORA cannot be reached; work resumes by itself when it can.",
             "check the network connection",
+        )
+    if attention is None and live.disk_problem:
+        attention = Attention(
+            AttentionKind.DISK,
+            live.disk_problem,
+            "free some disk space (or fix the folder's permissions); the outputs are written "
+            "as soon as they fit, without a new run",
         )
     if attention is None and live.config_problem:
         attention = Attention(AttentionKind.CONFIG, live.config_problem, "fix the config file")
@@ -797,6 +812,9 @@ class Engine:
             task(job)
             self._attempts.pop(job_id, None)
             self._not_before.pop(job_id, None)
+            if job.state in _OUTPUT_STATES and self.live.disk_problem:
+                logger.info("outputs can be written again")
+                self.live.disk_problem = None
         except StaleTransition:
             logger.bind(job=job_id).debug("job moved on elsewhere")
         except Interrupted as exc:
@@ -825,7 +843,10 @@ class Engine:
                 self._changed()
             self._back_off(job_id, 5.0, exc.message, quiet=True)
         except TransientError as exc:
-            self._back_off(job_id, 5.0, exc.message)
+            if isinstance(exc.__cause__, OSError) and job and job.state in _OUTPUT_STATES:
+                self._disk_trouble(job, exc.__cause__)  # the download could not be saved
+            else:
+                self._back_off(job_id, 5.0, exc.message)
         except ValidationError as exc:
             fields = "; ".join(f"{f.field}: {f.message}" for f in exc.fields)
             self._fail(
@@ -845,6 +866,9 @@ class Engine:
             self._block(exc)
             self._back_off(job_id, 0.0, exc.message, quiet=True)
         except OSError as exc:
+            if job is not None and job.state in _OUTPUT_STATES:
+                self._disk_trouble(job, exc)
+                return
             attempts = self._attempts.get(job_id, 0) + 1
             if attempts >= _MAX_FETCH_ATTEMPTS:
                 self._fail(
@@ -877,6 +901,25 @@ class Engine:
         self.live.last_error = message
         if not quiet:
             logger.bind(job=job_id).warning("{}; trying again in {:.0f} s", message, delay)
+
+    def _disk_trouble(self, job: Job, exc: OSError) -> None:
+        """An output or its sidecar could not be written: try again later, never fail the job.
+
+        The run is paid for; failing the job would make ``floradrop retry`` pay again. Whatever
+        was half-written was a temporary file, removed or overwritten by the next attempt.
+        """
+        attempts = self._attempts.get(job.id, 0) + 1
+        self._attempts[job.id] = attempts
+        delay = min(_DISK_RETRY_SECONDS * 2 ** (attempts - 1), _DISK_RETRY_MAX_SECONDS)
+        self._not_before[job.id] = time.monotonic() + delay
+        folder = self.folders.get(job.folder)
+        where = Path(exc.filename).parent if isinstance(exc.filename, str) else None
+        where = where or (folder.outputs if folder else None)
+        message = f"cannot write outputs{f' to {where}' if where else ''}: {exc.strerror or exc}"
+        if self.live.disk_problem != message:
+            logger.bind(job=job.id).error("{}; trying again in {:.0f} s", message, delay)
+        self.live.disk_problem = message
+        self.live.last_error = message
 
     def _block(self, exc: FloradropError) -> None:
         kind = (
