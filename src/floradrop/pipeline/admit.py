@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path, PurePath
 
+from loguru import logger
+
 from floradrop.config import FolderConfig, Rule
 from floradrop.files import sha256_file
-from floradrop.journal import Job, Journal
+from floradrop.journal import Job, Journal, StaleTransition
 from floradrop.pipeline import decide
 from floradrop.status import JobState
 
@@ -28,6 +30,8 @@ class Outcome(StrEnum):
     NO_RULE = "no_rule"  # no rule of the folder matches the name
     SIDECAR = "sidecar"  # the companion of another dropped file (e.g. its prompt)
     MAYBE_SIDECAR = "maybe_sidecar"  # could be a sidecar whose file has not arrived yet
+    EMPTY = "empty"  # zero bytes: left in place (often a placeholder about to be written)
+    DEFER = "defer"  # same bytes as a job whose file just went: decide once that job settles
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,17 @@ def rule_fingerprint(folder: FolderConfig, rule_index: int, rule: Rule) -> str:
 
 def job_key(content_hash: str, fingerprint: str) -> str:
     return hashlib.sha256(f"{content_hash}:{fingerprint}".encode()).hexdigest()
+
+
+_NOT_STARTED = frozenset({JobState.WAITING, JobState.HELD, JobState.UPLOADING})
+
+
+def _file_still_there(job: Job) -> bool:
+    try:
+        stat = Path(job.source_path).lstat()
+    except OSError:
+        return False
+    return stat.st_size == job.size and stat.st_mtime_ns == job.mtime_ns
 
 
 def sidecar_of(path: Path, rel: PurePath, folder: FolderConfig) -> str | None:
@@ -87,8 +102,10 @@ def admit(
         if retry_requested:
             break
         unchanged = job.size == size and job.mtime_ns == mtime_ns
-        live = not job.state.terminal or folder.after == "keep"
-        if unchanged and live and job.state not in {JobState.FAILED, JobState.CANCELLED}:
+        # A failed file still where it was dropped (after = "keep", or its move to the failed
+        # folder failed) is not run again by itself at the next start: 'floradrop retry' is.
+        live = not job.state.terminal or folder.after == "keep" or job.state is JobState.FAILED
+        if unchanged and live and job.state is not JobState.CANCELLED:
             return Admission(Outcome.KNOWN, f"already job {job.id} ({job.state})", job)
 
     rules = folder.effective_rules()
@@ -101,13 +118,30 @@ def admit(
             return Admission(Outcome.SIDECAR, f"{rel.name} is the sidecar of {owner}")
         if hold_sidecars:
             return Admission(Outcome.MAYBE_SIDECAR, f"{rel.name} may be a sidecar; waiting")
+    if size == 0:
+        return Admission(
+            Outcome.EMPTY, f"{rel.name} is empty (0 bytes); it is processed once it has content"
+        )
     rule_index = rules.index(rule)
 
     content_hash = sha256_file(path)
     key = job_key(content_hash, rule_fingerprint(folder, rule_index, rule))
-    earlier = [
-        j for j in journal.find_by_key(key) if j.state not in {JobState.FAILED, JobState.CANCELLED}
-    ]
+    earlier = []
+    for j in journal.find_by_key(key):
+        if j.state in {JobState.FAILED, JobState.CANCELLED}:
+            continue
+        if j.state in _NOT_STARTED and not _file_still_there(j):
+            # Renamed or moved away before its upload (this may be that very file, under a
+            # new name): that job can only be cancelled, so it is not the drop's first.
+            try:
+                journal.transition(
+                    j.id, [j.state], JobState.CANCELLED, note=f"renamed or moved away ({rel})"
+                )
+                logger.bind(job=j.id).info("cancelled: {} went before its upload", j.name)
+                continue
+            except StaleTransition:  # it just started uploading: decide when it is through
+                return Admission(Outcome.DEFER, f"waiting for job {j.id} to settle", j)
+        earlier.append(j)
     attempt = max((j.attempt for j in journal.find_by_key(key)), default=-1) + 1
     fields = {
         "job_key": key,
