@@ -3,7 +3,8 @@
 Every request floradrop makes to FLORA, to an upload target or to an output host goes through
 :meth:`HttpSession.send`. It attaches the API key only to requests for the API itself (see
 :meth:`~floradrop.flora.endpoint.Endpoint.is_api_url`), retries by the rules of
-:mod:`floradrop.flora.retry`, logs one debug line per attempt (method, URL without its query,
+:mod:`floradrop.flora.retry` (a 429 slows down every API request of the session: see
+:mod:`floradrop.flora.throttle`), logs one debug line per attempt (method, URL without its query,
 status, ``request-id``, time; never headers or bodies), and turns network failures into
 :class:`~floradrop.flora.errors.NetworkError`. Mapping an HTTP error *status* to an error is
 left to the caller, who knows what the request was for.
@@ -25,6 +26,7 @@ from floradrop import __version__
 from floradrop.flora.endpoint import Endpoint
 from floradrop.flora.errors import NetworkError, redact
 from floradrop.flora.retry import delay_before_retry, status_is_retryable
+from floradrop.flora.throttle import Throttle
 
 CONNECT_TIMEOUT = 10.0
 TRANSFER_TIMEOUT = 300.0  # read/write timeout for uploads and downloads of large files
@@ -90,6 +92,7 @@ class HttpSession:
         self.sleep = sleep
         self.jitter = jitter
         self._on_request = on_request
+        self.throttle = Throttle()  # a 429 slows every API request of the session down
         self.timeout = httpx.Timeout(timeout, connect=min(CONNECT_TIMEOUT, timeout))
         self.transfer_timeout = httpx.Timeout(
             max(TRANSFER_TIMEOUT, timeout), connect=min(CONNECT_TIMEOUT, timeout)
@@ -124,19 +127,35 @@ class HttpSession:
         With ``stream`` a successful response is returned unread and the caller closes it.
         """
         attempt = 0
+        waited = 0.0  # the end of a cool-down this request already slept through
         while True:
             attempt += 1
             request = build()
-            self._prepare(request, target)
+            throttled = self._prepare(request, target)
+            if throttled:
+                self.throttle.enter(self.sleep, waited=waited)
             started = time.monotonic()
             try:
                 response = self._client.send(request, stream=True)
             except httpx.TransportError as exc:
+                if throttled:
+                    self.throttle.leave(None)
                 self._report(request, None, attempt, started, error=type(exc).__name__)
                 if retry and attempt <= self.max_retries and not isinstance(exc, _NEVER_RETRY):
                     self._wait(attempt, None, request, f"{type(exc).__name__}")
                     continue
                 raise self._network_error(request, target, exc) from None
+            except BaseException:
+                if throttled:
+                    self.throttle.leave(None)
+                raise
+            delay = None
+            if throttled:
+                if response.status_code == 429:
+                    delay = self.backoff(attempt, response.headers)
+                    waited = self.throttle.leave(429, wait=delay)
+                else:
+                    self.throttle.leave(response.status_code)
             self._report(request, response, attempt, started)
             if response.is_success and stream:
                 return response
@@ -155,7 +174,9 @@ class HttpSession:
                 and attempt <= self.max_retries
                 and status_is_retryable(response.status_code, response.headers)
             ):
-                self._wait(attempt, response.headers, request, f"HTTP {response.status_code}")
+                self._wait(
+                    attempt, response.headers, request, f"HTTP {response.status_code}", delay
+                )
                 continue
             return response
 
@@ -163,19 +184,27 @@ class HttpSession:
         """The wait before retry number ``attempt`` (1-based)."""
         return delay_before_retry(attempt - 1, headers, random=self.jitter)
 
-    def _prepare(self, request: httpx.Request, target: Target) -> None:
+    def _prepare(self, request: httpx.Request, target: Target) -> bool:
+        """Attach the key to a request for the API; returns whether it is one."""
         request.headers.pop("Authorization", None)
         if target is not Target.API or not self.endpoint.is_api_url(request.url):
-            return
+            return False
         request.headers["Authorization"] = f"Bearer {self.endpoint.require_key()}"
         for name, value in self.endpoint.custom_headers:
             request.headers.setdefault(name, value)
         request.headers["Accept"] = "application/json"
+        return True
 
     def _wait(
-        self, attempt: int, headers: httpx.Headers | None, request: httpx.Request, why: str
+        self,
+        attempt: int,
+        headers: httpx.Headers | None,
+        request: httpx.Request,
+        why: str,
+        delay: float | None = None,
     ) -> None:
-        delay = self.backoff(attempt, headers)
+        if delay is None:
+            delay = self.backoff(attempt, headers)
         logger.debug(
             "Retrying {} {} after {} in {:.2f} s (retry {} of {})",
             request.method,
