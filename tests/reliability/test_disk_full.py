@@ -118,7 +118,7 @@ def test_failure_report_on_a_full_disk_is_in_the_journal_and_status(
     emulator_factory: Callable[..., Emulator],
 ) -> None:
     """A run fails while the failed folder's disk is full: the report cannot be written, so
-    the journal and the status carry it; the original is never lost."""
+    the journal and the status carry it; the original is never lost, nor run again."""
     emu = emulator_factory(seed=4, fail_rate=1.0)
     config = write_config(tmp_path, folder_toml(tmp_path, "in", "cctv-cam"))
     (tmp_path / "in").mkdir()
@@ -139,3 +139,27 @@ def test_failure_report_on_a_full_disk_is_in_the_journal_and_status(
         assert original.read_bytes() == noise_png(2, side=64)
         assert [p for p in disk.listing() if p != original.name] == []
         assert emu.stats.runs_created == 1
+        # It stayed in the inbox: the next start does not run it again ('floradrop retry' does).
+        with running(config, emu) as daemon:
+            wait_for(lambda: daemon.engine.cycles > 10 and daemon.engine.idle(), 20, "idle")
+            assert [j.state for j in daemon.jobs()] == [JobState.FAILED]
+        assert emu.stats.runs_created == 1
+
+
+def test_a_failed_file_left_in_its_inbox_is_not_run_again_at_the_next_start(
+    tmp_path: Path, emulator_factory: Callable[..., Emulator]
+) -> None:
+    """As when its move to a full failed folder failed, or with ``after = "keep"``."""
+    emu = emulator_factory(seed=5, fail_rate=1.0)
+    folder = folder_toml(tmp_path, "in", "cctv-cam", 'after = "keep"')
+    config = write_config(tmp_path, folder)
+    (tmp_path / "in").mkdir()
+    with running(config, emu) as daemon:
+        drop(tmp_path / "in", "kept.png", noise_png(3, side=64))
+        daemon.wait_state(1, JobState.FAILED)
+    for _ in range(2):
+        with running(config, emu) as daemon:
+            wait_for(lambda: daemon.engine.cycles > 10 and daemon.engine.idle(), 20, "idle")
+            assert [j.state for j in daemon.jobs()] == [JobState.FAILED]
+    assert emu.stats.runs_created == 1
+    assert (tmp_path / "in" / "kept.png").exists()
