@@ -105,19 +105,26 @@ class ControlServer:
         with contextlib.suppress(OSError):
             conn.send_bytes(json.dumps(reply).encode())
 
-    def stop(self) -> None:
-        if self._listener is None or self._stopping.is_set():
-            return
-        self._stopping.set()
+    def _wake(self) -> None:
         assert self.address is not None
-        # Wake accept() so the thread can see the flag.
         with (
             contextlib.suppress(Exception),
             Client(self.address, family=_family(), authkey=self._authkey) as conn,
         ):
             conn.send_bytes(b'{"command": "__wake__"}')
+
+    def stop(self) -> None:
+        if self._listener is None or self._stopping.is_set():
+            return
+        self._stopping.set()
+        assert self.address is not None
+        # Wake accept() so the thread sees the flag. The thread may have seen it already and
+        # left, and then nobody answers the handshake: never wait for it for long.
+        waker = threading.Thread(target=self._wake, name="floradrop-control-wake", daemon=True)
+        waker.start()
         if self._thread is not None:
             self._thread.join(5)
+        waker.join(1)
         self._listener.close()
         (self.state_dir / KEY_NAME).unlink(missing_ok=True)
         if self._private_dir is not None:

@@ -52,6 +52,7 @@ from floradrop.pipeline.poll import Poller
 from floradrop.pipeline.submit import Submitter
 from floradrop.pipeline.upload import (
     Interrupted,
+    NotSettled,
     SidecarNotYet,
     SourceGone,
     UploadContext,
@@ -109,6 +110,33 @@ def _ignored(rel: PurePath, *, folder: FolderConfig) -> bool:
 
 def journal_path(config: Config) -> Path:
     return config.daemon.state_dir / JOURNAL_NAME
+
+
+def folder_problems(config: Config) -> list[ConfigError]:
+    """Folders of ``config`` that cannot be used: a file where a folder should be, or a folder
+    whose parent does not exist. Only looks (``check`` shows them; ``run`` refuses to start)."""
+    where = str(config.source) if config.source else "the config"
+    problems = []
+    for index, folder in enumerate(config.folders):
+        for name in ("path", "outputs", "done", "failed"):
+            directory: Path = getattr(folder, name)
+            key = f"folders[{index}].{name}"
+            if directory.exists() and not directory.is_dir():
+                problems.append(
+                    ConfigError(
+                        f"{where}: {key}: {directory} is a file, not a folder.",
+                        hint=f"move that file away, or set {key} to a folder",
+                    )
+                )
+            elif not directory.exists() and not directory.parent.is_dir():
+                problems.append(
+                    ConfigError(
+                        f"{where}: {key}: the folder {directory} cannot be created: "
+                        f"{directory.parent} does not exist.",
+                        hint=f"create {directory.parent}, or fix {key} in {where}",
+                    )
+                )
+    return problems
 
 
 def run_failure_hint(code: str | None, message: str | None) -> str:
@@ -349,15 +377,19 @@ class Engine:
         return present
 
     def _prepare_folders(self) -> None:
+        problems = folder_problems(self.config)
+        if problems:
+            raise ConfigError("\n".join(p.message for p in problems), hint=problems[0].hint)
         for folder in self.config.folders:
             for directory in (folder.path, folder.outputs, folder.done, folder.failed):
-                if not directory.parent.exists():
+                try:
+                    directory.mkdir(exist_ok=True)
+                except OSError as exc:
                     raise ConfigError(
-                        f"the folder {directory} cannot be created: "
-                        f"{directory.parent} does not exist.",
-                        hint="create it, or fix the path in the config",
-                    )
-                directory.mkdir(exist_ok=True)
+                        f"the folder {directory} cannot be created: {exc.strerror or exc}.",
+                        hint="check its parent folder's permissions, or fix the path in "
+                        + str(self.config.source or "the config"),
+                    ) from None
                 clean_temp_files(directory)
 
     def _watch_specs(self) -> list[WatchSpec]:
@@ -428,11 +460,13 @@ class Engine:
             return
         self._stop.set()
         self._wake.set()
-        if self._intake is not None:
-            self._intake.stop()
         self._ready.put(None)
+        # The scheduler first (it may be reconfiguring the intake after a config edit), then
+        # the intake it would reconfigure, then the workers.
         for thread in self._threads:
             thread.join(timeout)
+        if self._intake is not None:
+            self._intake.stop()
         for pool in (self._uploads, self._fetches, self._polls):
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
@@ -472,6 +506,8 @@ class Engine:
 
     def apply_config(self, config: Config) -> None:
         """Hot reload: validate against the API, then swap; a bad config keeps the old one."""
+        if self._stop.is_set():
+            return
         try:
             techniques = self._load_techniques(config) if self.connected else {}
         except FloradropError as exc:
@@ -822,6 +858,8 @@ class Engine:
             self._back_off(job_id, 0.0, str(exc), quiet=True)
         except SourceGone as exc:
             self._cancel(job_id, str(exc))
+        except NotSettled as exc:
+            self._back_off(job_id, 1.0, str(exc), quiet=True)
         except SidecarNotYet as exc:
             assert job is not None
             if time.time() - job.created_at < SIDECAR_WAIT_SECONDS:
