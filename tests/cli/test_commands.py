@@ -48,7 +48,13 @@ def daemon(config: Path, state: Path) -> Iterator[subprocess.Popen[bytes]]:
         yield proc
     finally:
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0, log.read_text()[-2000:]
+        try:
+            code = proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+            raise
+        assert code == 0, log.read_text()[-2000:]
 
 
 def status(config: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
