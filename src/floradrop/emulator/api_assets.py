@@ -13,8 +13,10 @@ Choices where FLORA's documents are silent or disagree (see REFERENCE.md §8):
   retrying a ready asset) are ``400 input_validation_error`` on ``asset_id``: the docs
   mention ``409 conflict``, but ``conflict`` is not in the spec's error-code enum and the
   spec wins. Clients should ``GET`` the asset after any 4xx from complete/retry.
-* Completing checks the bytes: an image that Pillow cannot read makes the asset ``failed``
-  (``200`` with ``failure_message``), and ``retry`` then gives a fresh reservation.
+* Completing checks the bytes: an image that Pillow cannot read, or one of more than 150
+  megapixels (the documented maximum), makes the asset ``failed`` (``200`` with
+  ``failure_message``), and ``retry`` then gives a fresh reservation. Direct uploads are
+  checked the same way (``201`` with ``status: failed``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import hashlib
 import hmac
 import secrets
 import shutil
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +39,7 @@ from floradrop.emulator.validation import check_asset_form, check_asset_json, is
 from floradrop.emulator.wire import ApiError, Request, Response, not_found, validation_error
 
 DIRECT_MAX_BYTES = 4 * 1024 * 1024
+MAX_IMAGE_PIXELS = 150_000_000  # "max 150 megapixels" (SDK docs, REFERENCE.md §8.1)
 UPLOAD_FOLDER = "api-uploads"
 PUBLIC_KEY = "public_floradrop_emulator"
 _NOT_DECODED = ("image/heic", "image/heif", "image/avif")  # accepted without a pixel check
@@ -358,7 +362,20 @@ def _check(ctx: Context, asset: Asset, received: Path) -> _Checked:
     content_type = asset.content_type or guess_type(asset.name)
     if not content_type or not content_type.startswith("image/"):
         return _Checked(target, size_bytes, content_type, "ready")
-    size = _image_size(target)
+    from PIL import Image
+
+    try:
+        size = _image_size(target)
+        too_large = size is not None and size[0] * size[1] > MAX_IMAGE_PIXELS
+    except Image.DecompressionBombError:
+        size, too_large = None, True
+    if too_large:
+        failure = (
+            f"The image has more than {MAX_IMAGE_PIXELS // 1_000_000} megapixels"
+            + (f" ({size[0]} x {size[1]} pixels)" if size else "")
+            + "; that is the maximum for images."
+        )
+        return _Checked(target, size_bytes, content_type, "failed", failure_message=failure)
     if size is not None:
         return _Checked(target, size_bytes, content_type, "ready", *size)
     if content_type in _NOT_DECODED:
@@ -368,13 +385,18 @@ def _check(ctx: Context, asset: Asset, received: Path) -> _Checked:
 
 
 def _image_size(path: Path) -> tuple[int, int] | None:
+    """The image's (width, height) from its header, or None when it is not a valid image.
+    Raises DecompressionBombError beyond twice Pillow's limit (over FLORA's as well)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as img:
-            img.verify()
-            return img.size
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                size = img.size
+                img.verify()
+                return size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         return None
 
 

@@ -84,7 +84,9 @@ class _Collector:
 
     def on_header_end(self) -> None:
         name = self._header_name.decode("latin-1").strip().lower()
-        self._headers[name] = self._header_value.decode("utf-8", "replace").strip()
+        # latin-1 keeps every byte: parse_options_header encodes values back to latin-1, and
+        # a UTF-8 file name (sent raw, as browsers and httpx do) is decoded from those bytes.
+        self._headers[name] = self._header_value.decode("latin-1").strip()
         self._header_name.clear()
         self._header_value.clear()
 
