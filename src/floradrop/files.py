@@ -39,8 +39,9 @@ def sanitize_component(name: str, *, fallback: str = "output") -> str:
     """Make ``name`` safe as ONE file name on every OS: no separators, no traversal, no
     control characters, no reserved device names, no leading dots or dashes, bounded length."""
     name = unicodedata.normalize("NFC", name)
-    name = _UNSAFE.sub("_", name).strip().strip(".")
-    name = name.lstrip("-")
+    name = _UNSAFE.sub("_", name)
+    while name != (trimmed := name.strip().strip(".").lstrip("-")):  # "-.x" must not become ".x"
+        name = trimmed
     if not name or name in {".", ".."}:
         name = fallback
     stem = name.split(".", 1)[0]
@@ -70,6 +71,7 @@ def numbered(name: str, n: int) -> str:
     """``photo.png`` -> ``photo (2).png``."""
     if n <= 1:
         return name
+    name = truncate_name(name, MAX_NAME_BYTES - len(f" ({n})"))  # a 255-byte name still fits
     stem, dot, ext = name.rpartition(".")
     if not dot or not stem:
         return f"{name} ({n})"

@@ -70,6 +70,7 @@ def output_name(stem: str, technique: str, index: int, count: int, ext: str) -> 
     """``photo.cctv-cam.png``; ``photo.icon-pack-2.png`` for the 2nd of several outputs."""
     label = sanitize_component(technique, fallback="flora")
     number = f"-{index + 1}" if count > 1 else ""
+    stem = sanitize_component(stem, fallback="output")  # "-.png" gives "output.{label}.png"
     return sanitize_component(truncate_name(f"{stem}.{label}{number}{ext}"))
 
 

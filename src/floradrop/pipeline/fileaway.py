@@ -17,9 +17,11 @@ from pathlib import Path
 from loguru import logger
 
 from floradrop.config import FolderConfig
-from floradrop.files import move_no_clobber, write_text_atomic
+from floradrop.files import MAX_NAME_BYTES, move_no_clobber, truncate_name, write_text_atomic
 from floradrop.journal import Job, Journal
 from floradrop.status import JobState
+
+REPORT_SUFFIX = ".error.txt"
 
 
 @dataclass(frozen=True)
@@ -85,14 +87,17 @@ def file_failed(job: Job, folder: FolderConfig, journal: Journal, failure: Failu
     )
     if folder.after == "move":
         job = _move_original(job, folder.failed, journal, JobState.FAILED)
-    report_name = f"{Path(job.rel_path).name}.error.txt"
-    if job.filed_path:
-        report_name = f"{Path(job.filed_path).name}.error.txt"
+    report_name = report_name_for(Path(job.filed_path or job.rel_path).name)
     with contextlib.suppress(OSError):
         report = write_text_atomic(folder.failed, report_name, error_report(job, failure))
         job = journal.transition(job.id, JobState.FAILED, report_path=str(report))
     logger.bind(job=job.id).error("{} failed: {}", Path(job.rel_path).name, failure.message)
     return job
+
+
+def report_name_for(name: str) -> str:
+    """``photo.png.error.txt``; a name near the 255-byte limit is shortened to leave room."""
+    return truncate_name(name, MAX_NAME_BYTES - len(REPORT_SUFFIX)) + REPORT_SUFFIX
 
 
 def error_report(job: Job, failure: Failure) -> str:
