@@ -21,9 +21,9 @@ from floradrop.flora import (
     RequestInfo,
     Run,
     RunInput,
-    UploadError,
     ValidationError,
 )
+from floradrop.flora.errors import AssetFailedError
 from floradrop.flora.uploads import DIRECT_LIMIT
 
 from .conftest import Sleeps
@@ -189,7 +189,7 @@ def test_a_file_that_is_not_the_image_it_claims_fails_the_asset(
 ) -> None:
     path = tmp_path / "fake.png"
     path.write_bytes(b"not a png" * 100)
-    with pytest.raises(UploadError, match="not a valid image/png"):
+    with pytest.raises(AssetFailedError, match="not a valid image/png"):
         client.upload_file(path, workspace_id=emu.workspace_id, idempotency_key="bad-1")
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from floradrop.errors import JobError
 from floradrop.flora import FloraClient, UploadError
+from floradrop.flora.errors import AssetFailedError
 from floradrop.flora.uploads import DIRECT_LIMIT
 
 from .conftest import BASE, KEY, FakeFlora, Sleeps, ok
@@ -341,8 +342,9 @@ def test_direct_asset_failure_is_reported(
     fake: FakeFlora, client: FloraClient, tmp_path: Path
 ) -> None:
     fake.on("POST", "/assets", ok(asset("failed", failure_message="unsupported type"), 201))
-    with pytest.raises(UploadError, match="unsupported type"):
+    with pytest.raises(AssetFailedError, match="unsupported type") as info:
         client.upload_file(make_file(tmp_path, 10), workspace_id="ws_a", idempotency_key="k")
+    assert isinstance(info.value, JobError), "FLORA's verdict on the bytes fails the file"
 
 
 def test_target_server_errors_are_retried_then_reported(

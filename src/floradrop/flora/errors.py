@@ -223,6 +223,13 @@ class UploadError(FloraError, TransientError):
     title = "Upload to FLORA failed"
 
 
+class AssetFailedError(FloraError, JobError):
+    """FLORA processed the uploaded bytes and refused them (the asset is ``failed``): the same
+    bytes would fail again, so the file fails instead of being uploaded over and over."""
+
+    title = "FLORA refused the file"
+
+
 class DownloadError(FloraError, JobError):
     """An output cannot be downloaded: too large, a refused URL, or gone."""
 
@@ -230,6 +237,7 @@ class DownloadError(FloraError, JobError):
 
 
 __all__ = [
+    "AssetFailedError",
     "AuthenticationError",
     "ConflictError",
     "DownloadError",

@@ -28,6 +28,7 @@ from loguru import logger
 from floradrop.errors import JobError
 from floradrop.flora.endpoint import check_transfer_url
 from floradrop.flora.errors import (
+    AssetFailedError,
     ConflictError,
     IdempotencyDuplicateError,
     UploadError,
@@ -197,6 +198,8 @@ class Uploader:
                     else "FLORA refused to complete the upload"
                 )
             if renewals >= MAX_RESERVATIONS:
+                if asset.status == "failed":
+                    raise self._not_ready(asset, Path(name))
                 raise UploadError(
                     f"Uploading {name} failed: {reason}, and {MAX_RESERVATIONS} fresh upload "
                     "reservations did not help.",
@@ -291,13 +294,14 @@ class Uploader:
                 return asset
         return asset
 
-    def _not_ready(self, asset: Asset, path: Path) -> UploadError:
+    def _not_ready(self, asset: Asset, path: Path) -> UploadError | AssetFailedError:
         if asset.status == "failed":
-            return UploadError(
+            return AssetFailedError(
                 f"FLORA could not process the upload of {path.name}: "
                 f"{asset.failure_message or 'no reason given'}.",
-                hint="Check that FLORA accepts this file type and size; floradrop tries again "
-                "later.",
+                hint="Check that the file opens, and that FLORA takes its type and size "
+                "(images: JPEG, PNG, WebP, GIF, AVIF, HEIC up to 150 megapixels; videos: MP4, "
+                "WebM, MOV); then 'floradrop retry' it.",
             )
         return UploadError(
             f"The upload of {path.name} was not ready after {self._ready_timeout:.0f} s (status "

@@ -8,10 +8,12 @@ asset is recorded in the journal as soon as it is ready, so a restart never uplo
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 
 from loguru import logger
 
@@ -19,12 +21,14 @@ from floradrop.config import Binding, FolderConfig, Rule
 from floradrop.errors import JobError
 from floradrop.files import sha256_file
 from floradrop.flora.client import FloraClient
-from floradrop.flora.models import TEXT, RunInput, Technique
+from floradrop.flora.models import TEXT, Asset, IOSpec, RunInput, Technique
 from floradrop.journal import Job, Journal
 from floradrop.pipeline import decide
+from floradrop.pipeline.precheck import check_upload
 from floradrop.status import JobState
 
 MAX_TEXT_BYTES = 256 * 1024
+STILL_WRITING_SECONDS = 10.0  # a file this recently written that looks broken is looked at again
 
 
 _fixed_locks: dict[str, threading.Lock] = {}
@@ -38,6 +42,10 @@ def _fixed_lock(digest: str) -> threading.Lock:
 
 class SourceGone(Exception):  # noqa: N818 - a signal for the engine, not shown as an error
     """The dropped file was deleted, moved or rewritten before its run was started."""
+
+
+class NotSettled(Exception):  # noqa: N818 - a signal for the engine
+    """The dropped file looks broken, but it was written moments ago: try again shortly."""
 
 
 class SidecarNotYet(Exception):  # noqa: N818
@@ -116,10 +124,10 @@ def read_text_input(path: Path, what: str) -> str:
 def _check_unchanged(job: Job) -> None:
     source = Path(job.source_path)
     try:
-        stat = source.stat()
+        stat = source.lstat()  # a link put in its place is not the dropped file
     except FileNotFoundError:
         raise SourceGone(f"{source.name} was removed before it was uploaded") from None
-    if stat.st_size != job.size or stat.st_mtime_ns != job.mtime_ns:
+    if not S_ISREG(stat.st_mode) or stat.st_size != job.size or stat.st_mtime_ns != job.mtime_ns:
         raise SourceGone(
             f"{source.name} changed before it was uploaded; the new version is a new job"
         )
@@ -137,7 +145,6 @@ def build_inputs(
     """The run inputs for ``job`` (uploading what needs uploading); returns the updated job."""
     source = Path(job.source_path)
     plan = decide.plan_inputs(technique, rule, decide.media_type(source))
-    log = logger.bind(job=job.id)
     inputs: list[RunInput] = []
     for bound in plan.inputs:
         spec, binding = bound.input, bound.binding
@@ -154,7 +161,7 @@ def build_inputs(
             url = _fixed_asset(Path(binding.value or ""), ctx, job)
         else:
             if binding.kind == "sidecar":
-                path = sidecar_path(source, binding)
+                path = _not_a_link(sidecar_path(source, binding), source)
                 if not path.exists():
                     if spec.optional:
                         continue
@@ -162,16 +169,7 @@ def build_inputs(
             else:
                 path = source
                 _check_unchanged(job)
-            key = f"fd-asset-{job.job_key[:24]}-{spec.id}-{uuid.uuid4().hex[:8]}"
-            log.info("uploading {} ({:,} bytes) for {}", path.name, path.stat().st_size, spec.id)
-            asset = ctx.client.upload_file(
-                path,
-                workspace_id=ctx.workspace_id,
-                idempotency_key=key,
-                on_progress=ProgressLog(job.id, path.name, should_stop),
-            )
-            if path == source:
-                _check_unchanged(job)
+            asset = _upload_media(job, path, spec, ctx, should_stop=should_stop)
             url = asset.url or ""
             assets = dict(job.assets)
             assets[spec.id] = {"asset_id": asset.asset_id, "url": url}
@@ -180,13 +178,48 @@ def build_inputs(
     return inputs, job
 
 
+def _upload_media(
+    job: Job, path: Path, spec: IOSpec, ctx: UploadContext, *, should_stop: Callable[[], bool]
+) -> Asset:
+    """Check and upload the dropped file or a sidecar; a ready asset."""
+    source = Path(job.source_path)
+    size = path.stat().st_size
+    try:
+        content_type = check_upload(path, spec.type, size)
+        key = f"fd-asset-{job.job_key[:24]}-{spec.id}-{uuid.uuid4().hex[:8]}"
+        logger.bind(job=job.id).info("uploading {} ({:,} bytes) for {}", path.name, size, spec.id)
+        asset = ctx.client.upload_file(
+            path,
+            workspace_id=ctx.workspace_id,
+            idempotency_key=key,
+            content_type=content_type,
+            on_progress=ProgressLog(job.id, path.name, should_stop),
+        )
+    except JobError:
+        if path == source:
+            _maybe_still_written(job)
+        raise
+    if path == source:
+        _check_unchanged(job)
+    return asset
+
+
+def _maybe_still_written(job: Job) -> None:
+    """A file found bad so soon after its last write may be one still being written (by a
+    writer that paused for longer than the settle time): rather than fail it, and move a file
+    its writer still holds, look again later."""
+    _check_unchanged(job)  # changed meanwhile: SourceGone (the new version is a new job)
+    if time.time() - job.mtime_ns / 1e9 < STILL_WRITING_SECONDS:
+        raise NotSettled(f"{job.name} may still be being written; looking at it again shortly")
+
+
 def _text_value(job: Job, source: Path, binding: Binding, optional: bool) -> str | None:
     if binding.kind == "literal":
         return binding.value or ""
     if binding.kind == "path":
         return read_text_input(Path(binding.value or ""), "the text file")
     if binding.kind == "sidecar":
-        path = sidecar_path(source, binding)
+        path = _not_a_link(sidecar_path(source, binding), source)
         if not path.exists():
             if optional:
                 return None
@@ -198,6 +231,18 @@ def _text_value(job: Job, source: Path, binding: Binding, optional: bool) -> str
         return read_text_input(source, "the dropped file")
     except FileNotFoundError:
         raise SourceGone(f"{source.name} was removed before it was read") from None
+
+
+def _not_a_link(path: Path, owner: Path) -> Path:
+    """A sidecar is read only if it is a file of its own: a link could point anywhere."""
+    if path.is_symlink():
+        raise JobError(
+            f"{path.name} is a symbolic link; floradrop never follows links, so it is not "
+            f"read as the sidecar of {owner.name}.",
+            hint=f"put the file itself (not a link) next to {owner.name}, then "
+            "'floradrop retry' it",
+        )
+    return path
 
 
 def _fixed_asset(path: Path, ctx: UploadContext, job: Job) -> str:
