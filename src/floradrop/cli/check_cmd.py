@@ -17,6 +17,7 @@ def configure(parser: argparse.ArgumentParser, verb: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from floradrop.engine import folder_problems as unusable_folders
     from floradrop.errors import ConfigError
     from floradrop.flora.errors import NotFoundError
     from floradrop.pipeline import decide
@@ -55,12 +56,14 @@ def run(args: argparse.Namespace) -> int:
             technique = techniques.get(rule.technique)
             cost = f"${technique.run_cost:.2f} a run" if technique else "unknown technique"
             print(f"  {', '.join(rule.match)} -> {rule.technique} ({cost})")
-        if not folder.path.exists():
+        if not folder.path.exists() and folder.path.parent.is_dir():
             print(f"  note: {folder.path} does not exist yet; 'floradrop run' creates it")
+    problems.extend(unusable_folders(config))  # a file where a folder goes, a missing parent
     if problems:
         raise ConfigError(
-            "the config does not fit the techniques:\n  " + "\n  ".join(str(p) for p in problems),
-            hint="fix the rules ('floradrop techniques show SLUG' lists a technique's inputs)",
+            "the config cannot work:\n  " + "\n  ".join(str(p) for p in problems),
+            hint=f"fix the folders and rules in {config.source} ('floradrop techniques show "
+            "SLUG' lists a technique's inputs)",
         )
     print("check passed")
     return 0
