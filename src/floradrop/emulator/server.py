@@ -101,14 +101,24 @@ class Emulator:
         self._executor: ThreadPoolExecutor | None = None
         self._stopping = threading.Event()
         self._lifecycle = threading.Lock()
+        # Run work not finished yet, by ticket: what a stop cancels, the next start re-queues.
+        self._pending: dict[int, Callable[[], None]] = {}
+        self._tickets = 0
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> Self:
-        """Bind, start serving on a background thread, and return once it accepts requests."""
+        """Bind, start serving on a background thread, and return once it accepts requests.
+
+        After :meth:`stop`, ``start`` serves again on the same port with the same assets,
+        runs and keys (an API that was down and came back); runs whose work the stop
+        interrupted finish then. Pass ``data_dir`` to keep the files across the restart too
+        (a temporary data dir is removed at stop).
+        """
         with self._lifecycle:
             if self._server is not None:
                 return self
+            self._stopping.clear()
             if self._given_data_dir is not None:
                 self._data_dir = self._given_data_dir
                 self._data_dir.mkdir(parents=True, exist_ok=True)
@@ -124,6 +134,10 @@ class Emulator:
             self._server = server
             self.port = server.server_address[1]
             self._executor = ThreadPoolExecutor(WORKERS, thread_name_prefix="emulator-work")
+            with self._rng_lock:
+                pending = sorted(self._pending.items())
+            for ticket, work in pending:
+                self._queue(ticket, work)
             self._thread = threading.Thread(
                 target=server.serve_forever,
                 kwargs={"poll_interval": 0.02},
@@ -265,8 +279,23 @@ class Emulator:
     def submit(self, work: Callable[[], None]) -> None:
         if self._executor is None:
             raise RuntimeError("the emulator is not started")
-        with contextlib.suppress(RuntimeError):  # shutting down: the run stays unfinished
-            self._executor.submit(work)
+        with self._rng_lock:
+            self._tickets += 1
+            ticket = self._tickets
+            self._pending[ticket] = work
+        self._queue(ticket, work)
+
+    def _queue(self, ticket: int, work: Callable[[], None]) -> None:
+        def run() -> None:
+            try:
+                work()
+            finally:
+                with self._rng_lock:
+                    self._pending.pop(ticket, None)
+
+        assert self._executor is not None
+        with contextlib.suppress(RuntimeError):  # shutting down: the next start re-queues it
+            self._executor.submit(run)
 
     def sleep(self, seconds: float) -> None:
         self._stopping.wait(seconds)
