@@ -79,7 +79,7 @@ class DaemonSettings(BaseModel):
     state_dir: Path = Field(default_factory=paths.state_dir)
     log_dir: Path = Field(default_factory=paths.log_dir)
     max_concurrent_uploads: int = Field(default=4, ge=1, le=32)
-    max_concurrent_runs: int = Field(default=8, ge=1, le=100)
+    max_concurrent_runs: int = Field(default=8, ge=1, le=1000)
     settle_seconds: float = Field(default=1.0, ge=0, le=600)
     poll_interval_seconds: float = Field(default=3.0, ge=2, le=60)
     daily_budget_usd: float | None = Field(default=None, ge=0)
