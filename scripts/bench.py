@@ -264,7 +264,7 @@ def case_idle(root: Path, quick: bool) -> dict[str, Any]:
     """CPU while watching 10 folders of 10,000 files (that are not jobs) for 60 s."""
     per_folder = 1000 if quick else 10_000
     seconds = 10 if quick else 60
-    base = Path(tempfile.mkdtemp(prefix="floradrop-idle-", dir="/dev/shm"))  # fast to fill
+    base = Path(tempfile.mkdtemp(prefix="fdbench-idle-", dir="/dev/shm"))  # fast to fill
     try:
         emu = EmulatorProcess()
         try:
@@ -302,7 +302,7 @@ def case_queue_rss(root: Path, quick: bool) -> dict[str, Any]:
     """Peak RSS with 10,000 jobs queued (paused, so they stay queued)."""
 
     n = 2000 if quick else 10_000
-    base = Path(tempfile.mkdtemp(prefix="floradrop-rss-", dir="/dev/shm"))
+    base = Path(tempfile.mkdtemp(prefix="fdbench-rss-", dir="/dev/shm"))
     try:
         emu = EmulatorProcess()
         try:
