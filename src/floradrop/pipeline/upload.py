@@ -145,6 +145,9 @@ def build_inputs(
     """The run inputs for ``job`` (uploading what needs uploading); returns the updated job."""
     source = Path(job.source_path)
     plan = decide.plan_inputs(technique, rule, decide.media_type(source))
+    for bound in plan.inputs:  # a sidecar that is a link fails the job before any upload
+        if bound.binding.kind == "sidecar":
+            _not_a_link(sidecar_path(source, bound.binding), source)
     inputs: list[RunInput] = []
     for bound in plan.inputs:
         spec, binding = bound.input, bound.binding
@@ -195,9 +198,11 @@ def _upload_media(
             content_type=content_type,
             on_progress=ProgressLog(job.id, path.name, should_stop),
         )
-    except JobError:
+    except Exception as exc:
         if path == source:
-            _maybe_still_written(job)
+            _check_unchanged(job)  # changed meanwhile: SourceGone, whatever the upload said
+            if isinstance(exc, JobError):
+                _maybe_still_written(job)
         raise
     if path == source:
         _check_unchanged(job)
