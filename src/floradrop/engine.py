@@ -364,12 +364,12 @@ class Engine:
                 continue
             with contextlib.suppress(NotFoundError):  # validate_rules reports unknown slugs
                 present[slug] = self.client.get_technique(slug)
-        problems: list[str] = []
+        problems: list[ConfigError] = []
         for folder in config.folders:
-            problems.extend(str(p) for p in decide.validate_rules(folder, present))
+            problems.extend(decide.validate_rules(folder, present))
         if problems:
             raise ConfigError(
-                "the config does not fit the techniques:\n  " + "\n  ".join(problems),
+                "the config does not fit the techniques:\n" + decide.problem_lines(problems),
                 hint="fix the rules in "
                 + (str(config.source) if config.source else "the config")
                 + " ('floradrop techniques show SLUG' lists a technique's inputs)",
@@ -379,7 +379,10 @@ class Engine:
     def _prepare_folders(self) -> None:
         problems = folder_problems(self.config)
         if problems:
-            raise ConfigError("\n".join(p.message for p in problems), hint=problems[0].hint)
+            raise ConfigError(
+                "folders that cannot be used:\n" + decide.problem_lines(problems),
+                hint="fix the folders in " + str(self.config.source or "the config"),
+            )
         for folder in self.config.folders:
             for directory in (folder.path, folder.outputs, folder.done, folder.failed):
                 try:
