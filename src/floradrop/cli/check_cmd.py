@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     problems.extend(unusable_folders(config))  # a file where a folder goes, a missing parent
     if problems:
         raise ConfigError(
-            "the config cannot work:\n  " + "\n  ".join(str(p) for p in problems),
+            "the config cannot work:\n" + decide.problem_lines(problems),
             hint=f"fix the folders and rules in {config.source} ('floradrop techniques show "
             "SLUG' lists a technique's inputs)",
         )

@@ -102,6 +102,10 @@ def _run_locked(args: argparse.Namespace, config: Config, lock: Any, log_file: P
     except NetworkError as exc:
         logger.warning("FLORA cannot be reached ({}); starting offline, will retry", exc.message)
         engine.live.offline = True
+    except BaseException:  # e.g. a technique that does not exist: exit 3, nothing left open
+        engine.client.close()
+        engine.journal.close()
+        raise
     if config.source is not None:
         watcher = ConfigWatcher(
             config.source,

@@ -496,6 +496,17 @@ def _example_ext(media: str) -> str:
     return next((f".{ext}" for ext, kind in _EXTENSIONS.items() if kind == media), "")
 
 
+def problem_lines(problems: Iterable[ConfigError]) -> str:
+    """Several problems as one text for one :class:`ConfigError`: each on its own indented
+    line, followed by its own fix (a combined error must not lose them)."""
+    lines = []
+    for problem in problems:
+        lines.append(f"  {problem.message}")
+        if problem.hint:
+            lines.append(f"    fix: {problem.hint}")
+    return "\n".join(lines)
+
+
 def techniques_needed(folders: Iterable[FolderConfig]) -> tuple[str, ...]:
     """Every technique slug or id the folders' rules name, once, in order."""
     return tuple(dict.fromkeys(r.technique for f in folders for r in f.effective_rules()))
