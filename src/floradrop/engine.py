@@ -78,6 +78,10 @@ _MAX_FETCH_ATTEMPTS = 8
 _DISK_RETRY_SECONDS = 10.0
 _DISK_RETRY_MAX_SECONDS = 60.0
 _COALESCE_SECONDS = 0.02
+# The wall clock ran this much ahead of the monotonic one between two scheduler rounds: the
+# machine slept (monotonic clocks stop during suspend on Linux and macOS), and folder events
+# may have been lost, so every folder is rescanned at once (or the clock was set: harmless).
+SLEEP_JUMP_SECONDS = 30.0
 POLLING_INTERVAL = 5.0  # seconds between looks at an `observer = "polling"` folder
 
 # Run error codes FLORA documents as "change the input" (REFERENCE.md §9.3).
@@ -326,6 +330,8 @@ class Engine:
         self._config_check: Callable[[], object] | None = None
         self.on_change: Callable[[], None] | None = None
         self.cycles = 0  # scheduler iterations (lets tests wait for "a few rounds")
+        self._wall_clock: Callable[[], float] = time.time  # tests jump it to fake a wake-up
+        self._clocks: tuple[float, float] | None = None  # (wall, monotonic) at the last round
 
     # -- set-up -------------------------------------------------------------------------------
 
@@ -662,6 +668,7 @@ class Engine:
             self.cycles += 1
             try:
                 now = time.monotonic()
+                self._notice_sleep(now)
                 if self._config_check is not None and now >= next_config_check:
                     next_config_check = now + 2.0
                     self._config_check()
@@ -672,6 +679,15 @@ class Engine:
             except Exception as exc:
                 logger.opt(exception=exc).error("scheduler error")
                 self._stop.wait(1.0)
+
+    def _notice_sleep(self, now: float) -> None:
+        wall = self._wall_clock()
+        if self._clocks is not None:
+            jump = (wall - self._clocks[0]) - (now - self._clocks[1])
+            if abs(jump) > SLEEP_JUMP_SECONDS:
+                logger.info("the clock jumped {:+.0f} s (sleep?); rescanning every folder", jump)
+                self.request_rescan()
+        self._clocks = (wall, now)
 
     def _probe(self, now: float) -> None:
         """Offline, blocked or not yet connected: try the API now and then."""
