@@ -36,6 +36,7 @@ from tests.engine.harness import drop, folder_toml, png_bytes, running, wait_for
 
 FILES = int(os.environ.get("FLORADROP_FAULT_FILES", "120"))
 SEED = int(os.environ.get("FLORADROP_FAULT_SEED", "6"))
+REPORT = os.environ.get("FLORADROP_FAULT_REPORT")  # at import: tests clear FLORADROP_*
 BIG_EVERY = 20  # every 20th file is over 4 MiB: the signed upload path
 STORM_SECONDS = 6.0
 STORM_RETRY_AFTER = 1.0
@@ -173,8 +174,8 @@ def test_every_fault_at_once_every_file_done_exactly_once(tmp_path: Path) -> Non
         "runs_created": emu.stats.runs_created,
     }
     print("\nfault injection:", json.dumps(figures))
-    if report := os.environ.get("FLORADROP_FAULT_REPORT"):
-        Path(report).write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    if REPORT:
+        Path(REPORT).write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
 
     # Nothing stuck: every job done, none failed, retried for ever, or waiting.
     assert states == {"done": FILES}

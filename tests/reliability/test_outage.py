@@ -29,6 +29,7 @@ from tests.engine.harness import drop, folder_toml, png_bytes, wait_for, write_c
 from .daemonproc import DaemonProcess, write_key
 
 OUTAGE = float(os.environ.get("FLORADROP_OUTAGE_SECONDS", "20"))
+REPORT = os.environ.get("FLORADROP_OUTAGE_REPORT")  # at import: tests clear FLORADROP_*
 BEFORE, DURING = 12, 12  # files dropped before the outage and while it lasts
 
 
@@ -127,8 +128,8 @@ def test_api_down_for_a_while_then_back_work_resumes_by_itself(
         assert d.stop() == 0, d.tail()
 
     print("\noutage:", json.dumps(figures))
-    if report := os.environ.get("FLORADROP_OUTAGE_REPORT"):
-        Path(report).write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    if REPORT:
+        Path(REPORT).write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
     assert emu.stats.runs_created == BEFORE + DURING
     by_file = Counter(
         unquote(urlsplit(r.inputs["input_image"]).path).rsplit("/", 1)[1] for r in emu.runs()
