@@ -584,3 +584,182 @@ def test_the_watched_folder_deleted_and_recreated_while_running(
     assert (tmp_path / "in-outputs" / "after.cctv-cam.png").exists()
     assert (tmp_path / "in-done" / "after.png").read_bytes() == png_bytes(82)
     assert emulator.stats.runs_created == 2
+
+
+CONFIG_CASES = {
+    "a typo in a key": (
+        lambda t: folder_toml(t, "in", "cctv-cam").replace("technique =", "technqiue ="),
+        ["folders[0].technqiue", "is not a known key", "Did you mean `technique`"],
+    ),
+    "an unknown key": (
+        lambda t: folder_toml(t, "in", "cctv-cam") + '\n[daemon2]\ncolour = "red"\n',
+        ["daemon2", "is not a known key", "Did you mean `daemon`"],
+    ),
+    "a wrong type": (
+        lambda t: folder_toml(t, "in", "cctv-cam", 'recursive = "yes please"'),
+        ["folders[0].recursive", "must be true or false", "without quotes"],
+    ),
+    "a number where a slug goes": (
+        lambda t: f"[[folders]]\npath = {str(t / 'in')!r}\ntechnique = 5\n",
+        ["folders[0].technique", "is not a technique slug", 'technique = "cctv-cam"'],
+    ),
+    "broken TOML": (
+        lambda t: folder_toml(t, "in", "cctv-cam") + "\n[[folders]\n",
+        ["TOML syntax error", "line", "close every quote and bracket"],
+    ),
+    "a folder without its path": (
+        lambda t: "[[folders]]\ntechnique = 'cctv-cam'\n",
+        ["folders[0].path", "is required but missing"],
+    ),
+    "a folder whose parent is missing": (
+        lambda t: folder_toml(t, "no/such/parent/in", "cctv-cam"),
+        ["folders[0].path", "cannot be created", "does not exist", "fix: create "],
+    ),
+    "a file where the folder should be": (
+        lambda t: (t / "in").write_text("a file") and folder_toml(t, "in", "cctv-cam"),
+        ["folders[0].path", "is a file, not a folder", "fix: move that file away"],
+    ),
+    "a file where the outputs should go": (
+        lambda t: (
+            (t / "out").write_text("a file")
+            and folder_toml(t, "in", "cctv-cam", f"outputs = {str(t / 'out')!r}")
+        ),
+        ["folders[0].outputs", "is a file, not a folder"],
+    ),
+    "a technique that does not exist": (
+        lambda t: folder_toml(t, "in", "cctv-camm"),
+        ["technique: technique 'cctv-camm' does not exist", "fix: `floradrop techniques`"],
+    ),
+    "an input binding that does not fit": (
+        lambda t: folder_toml(t, "in", "cctv-cam", 'inputs = { input_image = "literal:hi" }'),
+        ["input 'input_image' (image)", "takes an image, not text", 'fix: "file" binds'],
+    ),
+    "a binding to an input that does not exist": (
+        lambda t: folder_toml(t, "in", "cctv-cam", 'inputs = { input_imag = "file" }'),
+        ["inputs.input_imag", "has no input 'input_imag'", "fix: did you mean 'input_image'"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CONFIG_CASES))
+def test_a_bad_config_stops_check_and_run_with_exit_3_naming_file_key_and_fix(
+    case: str,
+    tmp_path: Path,
+    emulator: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from floradrop.cli import main
+
+    monkeypatch.setenv("FLORA_API_KEY", emulator.api_key)
+    monkeypatch.setenv("FLORA_BASE_URL", emulator.base_url)
+    folders, expected = CONFIG_CASES[case]
+    config = write_config(tmp_path, folders(tmp_path))
+    for verb in (["check"], ["run", "--once", "--headless"]):
+        capsys.readouterr()
+        assert main([*verb, "--config", str(config)]) == 3, verb
+        err = capsys.readouterr().err
+        assert "Configuration error" in err and "What to do:" in err, err
+        assert str(config) in err, (verb, err)  # the file
+        for words in expected:  # the key, the problem, the fix
+            assert words in err, (verb, words, err)
+    assert emulator.stats.runs_created == 0
+
+
+BULK_FILES = int(os.environ.get("FLORADROP_BULK_FILES", "2000"))  # RELIABILITY.md: 10,000
+BULK_REPORT = os.environ.get("FLORADROP_BULK_REPORT")  # a JSON file for the figures
+
+
+def proc_status(pid: int) -> dict[str, str]:
+    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return {k: v.strip() for k, _, v in (line.partition(":") for line in lines)}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads RSS from /proc")
+def test_thousands_of_files_dropped_at_once_all_complete(tmp_path: Path) -> None:
+    """A real ``floradrop run`` process; BULK_FILES files renamed into its inbox in one go.
+    Every one ends done with its output, one run each; the figures go to RELIABILITY.md."""
+    import json
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+
+    inbox, staging = tmp_path / "in", tmp_path / "staging"
+    staging.mkdir()
+    for i in range(BULK_FILES):
+        (staging / f"shot-{i:05}.png").write_bytes(png_bytes(10_000 + i))
+    config = write_config(
+        tmp_path,
+        folder_toml(tmp_path, "in", "cctv-cam"),
+        daemon="max_concurrent_runs = 100\nmax_concurrent_uploads = 8",
+    )
+    with Emulator(seed=31) as emu:
+        env = dict(os.environ, FLORA_API_KEY=emu.api_key, FLORA_BASE_URL=emu.base_url)
+        log = tmp_path / "daemon.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "floradrop", "run", "--headless", "--config", str(config)],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            wait_for(inbox.is_dir, 60, "the daemon to create its inbox")
+            wait_for(lambda: "watching 1 folder" in log.read_text(errors="replace"), 60, "up")
+            rss_before = int(proc_status(proc.pid)["VmRSS"].split()[0]) // 1024
+            started = time.monotonic()
+            for path in staging.iterdir():
+                os.replace(path, inbox / path.name)
+            dropped = time.monotonic() - started
+            journal = sqlite3.connect(
+                f"file:{tmp_path / 'state' / 'journal.sqlite3'}?mode=ro", uri=True
+            )
+
+            def done() -> int:
+                (count,) = journal.execute(
+                    "SELECT COUNT(*) FROM jobs WHERE state = 'done'"
+                ).fetchone()
+                return int(count)
+
+            peak_fds = peak_threads = 0
+
+            def finished() -> bool:
+                nonlocal peak_fds, peak_threads
+                assert proc.poll() is None, log.read_text(errors="replace")[-3000:]
+                peak_fds = max(peak_fds, len(os.listdir(f"/proc/{proc.pid}/fd")))
+                peak_threads = max(peak_threads, int(proc_status(proc.pid)["Threads"]))
+                return done() == BULK_FILES
+
+            wait_for(finished, 60 + BULK_FILES * 0.25, f"{BULK_FILES} files done")
+            elapsed = time.monotonic() - started
+            status = proc_status(proc.pid)
+            states = dict(journal.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state"))
+            journal.close()
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(60)
+        assert code == 0, log.read_text(errors="replace")[-3000:]
+        runs = emu.stats.runs_created
+    figures = {
+        "files": BULK_FILES,
+        "seconds": round(elapsed, 1),
+        "files_per_second": round(BULK_FILES / elapsed, 1),
+        "rename_seconds": round(dropped, 2),
+        "rss_mb_before": rss_before,
+        "rss_mb_peak": int(status["VmHWM"].split()[0]) // 1024,
+        "rss_mb_end": int(status["VmRSS"].split()[0]) // 1024,
+        "peak_threads": peak_threads,
+        "peak_fds": peak_fds,
+    }
+    print("bulk drop:", json.dumps(figures))
+    if BULK_REPORT:
+        Path(BULK_REPORT).write_text(json.dumps(figures, indent=2) + "\n")
+    assert states == {"done": BULK_FILES}
+    assert runs == BULK_FILES
+    assert not list(inbox.iterdir())
+    outputs = [p for p in (tmp_path / "in-outputs").iterdir() if p.suffix == ".png"]
+    assert len(outputs) == BULK_FILES
+    assert len(list((tmp_path / "in-done").iterdir())) == BULK_FILES
