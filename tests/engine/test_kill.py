@@ -5,11 +5,12 @@ outputs exactly once, every output is complete (Pillow loads it, its hash is the
 one), the emulator created exactly one run per file, no temporary file is left and the journal
 passes ``PRAGMA integrity_check``.
 
-Kills land everywhere: every other kill is at a random moment after the daemon is up, the
-others wait until some job is in a chosen stage (uploading, submitting, running, fetching,
-filing) and kill a few milliseconds later. Each phase between kills draws its own run length,
-API latency and upload slowness, and every 15th file is over 4 MiB (the signed-upload path,
-large outputs). Right after each kill the journal is read to record which stages jobs were in.
+Kills land everywhere: every other kill is at a random moment after the daemon is up; the
+others wait until this daemon has moved some job into a chosen stage (uploading, submitting,
+running, fetching, filing) and kill a few milliseconds later. Each phase between kills draws
+its own run length, API latency and upload slowness, and every 15th file is over 4 MiB (the
+signed-upload path, large outputs). Right after each kill the journal is read to record
+which stages jobs were in.
 
 Environment: FLORADROP_KILL_FILES (default 120), FLORADROP_KILL_COUNT (default 12),
 FLORADROP_KILL_SEED (the random moments, replayable), FLORADROP_KILL_REPORT (a JSON file to
@@ -64,16 +65,37 @@ def start_daemon(config: Path, emu: Emulator, log: Path) -> subprocess.Popen[byt
         )
 
 
-def journal_states(state_dir: Path) -> dict[str, int]:
-    """Jobs per state, read-only (never checkpoints the journal between kills)."""
+def journal_states(state_dir: Path, since: float = 0.0) -> dict[str, int]:
+    """Jobs per state (that changed since ``since``), read-only: never checkpoints the journal
+    between kills."""
     path = state_dir / "journal.sqlite3"
     if not path.exists():
         return {}
     try:
         with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
-            return dict(db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())
+            query = "SELECT state, COUNT(*) FROM jobs WHERE updated_at >= ? GROUP BY state"
+            return dict(db.execute(query, (since,)).fetchall())
     except sqlite3.OperationalError:  # the daemon is creating it right now
         return {}
+
+
+def wait_for_stage(state_dir: Path, stage: str, since: float, timeout: float) -> bool:
+    """Until a job this daemon moved is in ``stage`` (a short stage like filing lasts a few
+    milliseconds: one connection, polled every millisecond)."""
+    path = state_dir / "journal.sqlite3"
+    query = "SELECT 1 FROM jobs WHERE state = ? AND updated_at >= ? LIMIT 1"
+    give_up = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > give_up:
+            return False
+        time.sleep(0.01)
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        while time.monotonic() < give_up:
+            with contextlib.suppress(sqlite3.OperationalError):
+                if db.execute(query, (stage, since)).fetchone():
+                    return True
+            time.sleep(0.001)
+    return False
 
 
 def big_png(seed: int) -> bytes:
@@ -93,7 +115,8 @@ def is_up(state_dir: Path, proc: subprocess.Popen[bytes]) -> bool:
 
 
 class Landings:
-    """Which stages jobs were in at each kill (read from the journal right after it)."""
+    """Which stages jobs were in at each kill, read from the journal right after it: only jobs
+    the killed daemon moved (so a job left RUNNING by an earlier kill is not counted again)."""
 
     def __init__(self) -> None:
         self.kills: list[dict[str, object]] = []
@@ -113,7 +136,7 @@ class Landings:
                 jobs[state] += n
         return {
             "kills": len(self.kills),
-            "before_the_daemon_was_up": sum(1 for k in self.kills if not k["daemon_up"]),
+            "during_start_up": sum(1 for k in self.kills if not k["daemon_up"]),
             "kills_with_jobs_in": {s: landed[s] for s in ACTIVE},
             "jobs_caught_in": {s: jobs[s] for s in ACTIVE},
         }
@@ -151,23 +174,19 @@ def test_sigkill_at_random_moments_keeps_exactly_once(tmp_path: Path) -> None:
                 emu.latency_ms = rng.choice((0, 0, 20, 80))
                 emu.upload_slow_ms = rng.choice((0, 0, 20))
                 target = None if kill % 2 == 0 else STAGES[(kill // 2) % len(STAGES)]
+                spawned = time.time()
                 proc = start_daemon(config, emu, log)
                 if target is None:
                     up_by = time.monotonic() + 30
                     while not is_up(state_dir, proc) and time.monotonic() < up_by:
                         time.sleep(0.01)
                     time.sleep(rng.uniform(0.0, 2.5))  # the random moment to kill at
-                else:
-                    give_up = time.monotonic() + 8
-                    while time.monotonic() < give_up:
-                        if journal_states(state_dir).get(target):
-                            time.sleep(rng.uniform(0.0, 0.02))
-                            break
-                        time.sleep(0.003)
+                elif wait_for_stage(state_dir, target, spawned, timeout=8):
+                    time.sleep(rng.choice((0.0, rng.uniform(0.0, 0.02))))
                 up = is_up(state_dir, proc)
                 proc.send_signal(signal.SIGKILL)
                 proc.wait(10)
-                landings.record(target, journal_states(state_dir), up)
+                landings.record(target, journal_states(state_dir, spawned), up)
         except BaseException:
             stop_dropping.set()
             raise
@@ -210,7 +229,7 @@ def test_sigkill_at_random_moments_keeps_exactly_once(tmp_path: Path) -> None:
         assert journal_states(state_dir) == {"done": FILES}
         with contextlib.closing(sqlite3.connect(state_dir / "journal.sqlite3")) as db:
             assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        assert summary["before_the_daemon_was_up"] != KILLS, "no kill hit a running daemon"
+        assert summary["during_start_up"] != KILLS, "no kill hit a running daemon"
 
 
 def journal_outputs(state_dir: Path) -> dict[str, str]:
