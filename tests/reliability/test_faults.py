@@ -100,6 +100,7 @@ def name_of(url: str) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300 + 3 * FILES)
 def test_every_fault_at_once_every_file_done_exactly_once(tmp_path: Path) -> None:
     lifetimes = Lifetimes(SEED)
     traffic = Traffic()

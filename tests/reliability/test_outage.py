@@ -59,6 +59,7 @@ def daemon(tmp_path: Path) -> Iterator[list[DaemonProcess]]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300 + OUTAGE)
 def test_api_down_for_a_while_then_back_work_resumes_by_itself(
     tmp_path: Path, daemon: list[DaemonProcess]
 ) -> None:
