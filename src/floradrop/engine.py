@@ -310,6 +310,7 @@ class Engine:
         self._first_seen: dict[Path, float] = {}
         self._inflight: set[int] = set()
         self._queued: set[int] = set()  # waiting jobs handed to an upload worker
+        self._said: set[tuple[str, str, str]] = set()  # "leaving alone" kinds already logged
         self._inflight_lock = threading.Lock()
         self._not_before: dict[int, float] = {}
         self._attempts: dict[int, int] = {}
@@ -649,7 +650,16 @@ class Engine:
             file_duplicate(result.job, folder, self.journal)
             self._changed()
         elif result.outcome in (Outcome.NO_RULE, Outcome.SIDECAR):
-            logger.info("leaving {} alone: {}", ready.rel, result.reason)
+            # Said once per kind of file and folder: a folder of 10,000 unrelated files must
+            # not write 10,000 log lines at every start.
+            kind = (ready.key, result.outcome, ready.path.suffix.lower())
+            if kind not in self._said:
+                self._said.add(kind)
+                logger.info(
+                    "leaving {} alone: {} (said once for such files)", ready.rel, result.reason
+                )
+            else:
+                logger.debug("leaving {} alone: {}", ready.rel, result.reason)
         elif result.outcome is Outcome.EMPTY:
             logger.warning("leaving {} in place: {}", ready.rel, result.reason)
         else:
