@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import mimetypes
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Final
 import httpx
 from loguru import logger
 
-from floradrop.errors import JobError
+from floradrop.errors import JobError, TransientError
 from floradrop.flora.endpoint import check_transfer_url
 from floradrop.flora.errors import (
     AssetFailedError,
@@ -45,6 +46,7 @@ CHUNK_SIZE: Final = 256 * 1024
 READY_POLL_INTERVAL: Final = 1.0
 MAX_RESERVATIONS: Final = 3  # fresh upload instructions asked for, at most, per upload
 DEFAULT_CONTENT_TYPE: Final = "application/octet-stream"
+_LOST_CREATES: Final = 4  # asset creates whose answer was lost, at most, per upload
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -114,28 +116,25 @@ class Uploader:
                 hint="Check that the file still exists and that floradrop may read it.",
             ) from exc
         with reader:
-            try:
-                asset = self._create(
-                    reader,
-                    size,
-                    name=name,
-                    mime=mime,
-                    workspace_id=workspace_id,
-                    key=idempotency_key,
-                )
-            except IdempotencyDuplicateError:
-                # The create happened but its answer was lost, and FLORA cannot tell us the
-                # asset id. Assets are not billed: make a new one (the other stays unused).
-                logger.info("The answer to creating {} was lost; uploading it again", name)
-                reader.seek(0)
-                asset = self._create(
-                    reader,
-                    size,
-                    name=name,
-                    mime=mime,
-                    workspace_id=workspace_id,
-                    key=f"{idempotency_key}:again",
-                )
+            key = idempotency_key
+            for again in range(_LOST_CREATES):
+                try:
+                    asset = self._create(
+                        reader, size, name=name, mime=mime, workspace_id=workspace_id, key=key
+                    )
+                    break
+                except IdempotencyDuplicateError as exc:
+                    # The create happened but its answer was lost, and FLORA cannot tell us the
+                    # asset id. Assets are not billed: make a new one (the other stays unused),
+                    # under a key of its own (the answer to that one may be lost too).
+                    if again == _LOST_CREATES - 1:
+                        raise TransientError(
+                            f"The answers to {_LOST_CREATES} uploads of {name} were lost.",
+                            hint="floradrop tries again later; check your connection.",
+                        ) from exc
+                    logger.info("The answer to creating {} was lost; uploading it again", name)
+                    reader.seek(0)
+                    key = f"{idempotency_key}:again-{secrets.token_hex(4)}"
             asset = self._wait_settled(asset)
         if asset.status == "failed" and not asset.failure_message:
             asset = self._client.get_asset(asset.asset_id)  # create answers carry no reason
