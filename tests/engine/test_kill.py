@@ -5,9 +5,10 @@ outputs exactly once, every output is complete (Pillow loads it, its hash is the
 one), the emulator created exactly one run per file, no temporary file is left and the journal
 passes ``PRAGMA integrity_check``.
 
-Kills land everywhere: every other kill is at a random moment after the daemon is up; the
-others wait until this daemon has moved some job into a chosen stage (uploading, submitting,
-running, fetching, filing) and kill a few milliseconds later. Each phase between kills draws
+Kills land everywhere: every other kill waits until this daemon has moved some job into a
+chosen stage (uploading, submitting, running, fetching, filing) and kills a few milliseconds
+later; the others are at a random moment after the daemon is up, or (one in six) while it
+starts up and recovers. Each phase between kills draws
 its own run length, API latency and upload slowness, and every 15th file is over 4 MiB (the
 signed-upload path, large outputs). Right after each kill the journal is read to record
 which stages jobs were in.
@@ -176,7 +177,9 @@ def test_sigkill_at_random_moments_keeps_exactly_once(tmp_path: Path) -> None:
                 target = None if kill % 2 == 0 else STAGES[(kill // 2) % len(STAGES)]
                 spawned = time.time()
                 proc = start_daemon(config, emu, log)
-                if target is None:
+                if kill % 6 == 4:  # while it starts: connecting, recovering, first scan
+                    time.sleep(rng.uniform(0.05, 1.0))
+                elif target is None:
                     up_by = time.monotonic() + 30
                     while not is_up(state_dir, proc) and time.monotonic() < up_by:
                         time.sleep(0.01)
