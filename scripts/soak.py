@@ -90,8 +90,11 @@ def journal_counts(state_dir: Path) -> dict[str, int]:
     path = state_dir / "journal.sqlite3"
     if not path.exists():
         return {}
-    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)) as db:
-        return dict(db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            return dict(db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())
+    except sqlite3.OperationalError:  # the daemon is creating it right now
+        return {}
 
 
 def slope_per_hour(points: list[tuple[float, float]]) -> float:
