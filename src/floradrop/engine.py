@@ -83,6 +83,13 @@ _COALESCE_SECONDS = 0.02
 # may have been lost, so every folder is rescanned at once (or the clock was set: harmless).
 SLEEP_JUMP_SECONDS = 30.0
 POLLING_INTERVAL = 5.0  # seconds between looks at an `observer = "polling"` folder
+# Offline, the API is tried again after 2 s, doubling up to this (so work resumes at most
+# this long, plus one request's retries, after FLORA is back).
+OFFLINE_PROBE_MAX_SECONDS = 10.0
+# Blocked, the daemon checks by itself whether the problem was fixed: a rejected key is
+# re-read and tried this often, and one run is tried this often after credits ran out.
+AUTH_RECHECK_SECONDS = 30.0
+CREDITS_RECHECK_SECONDS = 60.0
 
 # Run error codes FLORA documents as "change the input" (REFERENCE.md §9.3).
 _CHANGE_INPUT = (
@@ -319,6 +326,8 @@ class Engine:
         self._next_stray_scan = 0.0
         self._next_probe = 0.0
         self._probe_delay = 2.0
+        self.auth_recheck_seconds = AUTH_RECHECK_SECONDS  # tests may shorten these two
+        self.credits_recheck_seconds = CREDITS_RECHECK_SECONDS
         self._trial = False  # after a credits block: let one job through before the rest
         self._snapshot_cache: tuple[float, Snapshot] | None = None
         self._threads: list[threading.Thread] = []
@@ -708,7 +717,7 @@ class Engine:
             # Only a run can tell whether credits are back: let one job try.
             self.live.blocked = None
             self._trial = True
-            self._next_probe = now + 60.0
+            self._next_probe = now + self.credits_recheck_seconds
             self._changed()
             return
         try:
@@ -719,7 +728,7 @@ class Engine:
             else:
                 self.connect()
         except NetworkError:
-            self._probe_delay = min(self._probe_delay * 2, 30.0)
+            self._probe_delay = min(self._probe_delay * 2, OFFLINE_PROBE_MAX_SECONDS)
             self._next_probe = now + self._probe_delay
             if not self.live.offline:
                 self.live.offline = True
@@ -727,7 +736,7 @@ class Engine:
             return
         except (AuthenticationError, PermissionDeniedError) as exc:
             self._block(exc)
-            self._next_probe = now + 30.0
+            self._next_probe = now + self.auth_recheck_seconds
             return
         except ConfigError as exc:
             self.live.config_problem = exc.message
@@ -767,7 +776,8 @@ class Engine:
         scan = now >= self._next_stray_scan
         if scan:
             self._next_stray_scan = now + 1.0
-        stray = scan and count(JobState.SUBMITTING) > 0
+        # Not while blocked: with a rejected key or no credits each would be refused again.
+        stray = scan and count(JobState.SUBMITTING) > 0 and self.live.blocked is None
         for job in self.journal.jobs([JobState.SUBMITTING]) if stray else ():
             if self._claim(job, now):
                 assert self._uploads is not None
@@ -780,7 +790,15 @@ class Engine:
                 self._fetches.submit(self._guarded, job.id, self._fetch_task)
         # Poll cycle.
         running = count(JobState.RUNNING)
-        if running and not self._poll_busy and now >= self._next_poll and not self.live.offline:
+        # Polling with a rejected key only gets 401s: wait for the key's re-check.
+        rejected = self.live.blocked is not None and self.live.blocked.kind is AttentionKind.AUTH
+        if (
+            running
+            and not self._poll_busy
+            and now >= self._next_poll
+            and not self.live.offline
+            and not rejected
+        ):
             self._poll_busy = True
             self._next_poll = now + d.poll_interval_seconds
             assert self._polls is not None
@@ -996,9 +1014,15 @@ class Engine:
         )
         if self.live.blocked is None or self.live.blocked.kind is not kind:
             logger.error("{} New uploads and runs are paused; files are kept.", exc.describe())
+            # Newly blocked: re-check later. Not on every refusal while blocked (a poll or a
+            # submission still under way), which would put the re-check off for ever.
+            self._next_probe = time.monotonic() + (
+                self.credits_recheck_seconds
+                if kind is AttentionKind.CREDITS
+                else self.auth_recheck_seconds
+            )
         self.live.blocked = Attention(kind, exc.message, exc.hint or "")
         self._trial = False
-        self._next_probe = time.monotonic() + (60.0 if kind is AttentionKind.CREDITS else 30.0)
         self._changed()
 
     def _cancel(self, job_id: int, why: str) -> None:
