@@ -15,6 +15,7 @@ from like any other crash: a run create is always resolved through its idempoten
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -152,6 +153,8 @@ class Journal:
         self._lock = threading.RLock()
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if not path.exists():  # private from the start: SQLite gives its WAL files this mode
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
             raise FatalError(

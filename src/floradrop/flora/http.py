@@ -68,7 +68,8 @@ def request_id(response: httpx.Response) -> str | None:
 
 
 def url_for_logs(url: httpx.URL) -> str:
-    return str(url.copy_with(query=None, fragment=None))
+    """The URL without what may be a secret: its query (signatures) and user:password."""
+    return str(url.copy_with(query=None, fragment=None, userinfo=b""))
 
 
 class HttpSession:

@@ -14,7 +14,7 @@ import mimetypes
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path, PurePath, PurePosixPath
 from typing import Any
 from urllib.parse import urlparse
 
@@ -34,6 +34,7 @@ from floradrop.files import (
 from floradrop.flora.client import FloraClient
 from floradrop.flora.models import Run, RunOutput
 from floradrop.journal import Job, Journal
+from floradrop.pipeline.decide import media_type
 from floradrop.pipeline.upload import ProgressLog
 from floradrop.status import JobState
 
@@ -53,16 +54,22 @@ class FetchContext:
 
 
 def extension_for(output: RunOutput, content_type: str | None) -> str:
-    """From the response's Content-Type, else the URL's path, else the output type."""
+    """From the response's Content-Type, else the URL's path, else the output type.
+
+    Only an extension of the output's declared kind is taken: an ``imageUrl`` served as
+    ``application/x-msdownload`` or named ``evil.exe`` is saved as ``.png``, never as a file a
+    double click would run.
+    """
     if output.is_text:
         return ".txt"
+    candidates = []
     if content_type:
-        ext = mimetypes.guess_extension(content_type.split(";")[0].strip())
-        if ext:
-            return _EXTENSION_FIXES.get(ext, ext)
-    suffix = PurePosixPath(urlparse(output.url).path).suffix.lower()
-    if suffix and len(suffix) <= 6 and suffix[1:].isalnum():
-        return _EXTENSION_FIXES.get(suffix, suffix)
+        candidates.append(mimetypes.guess_extension(content_type.split(";")[0].strip()) or "")
+    candidates.append(PurePosixPath(urlparse(output.url).path).suffix.lower())
+    for candidate in candidates:
+        ext = _EXTENSION_FIXES.get(candidate, candidate)
+        if len(ext) <= 6 and ext[1:].isalnum() and media_type(PurePath("x" + ext)) == output.type:
+            return ext
     return _DEFAULT_EXT.get(output.type, ".bin")
 
 
