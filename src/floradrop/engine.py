@@ -617,8 +617,12 @@ class Engine:
             self._admitting = True
             try:
                 self._admit(item)
-            except Exception as exc:
-                logger.opt(exception=exc).error("could not admit {}", item.path)
+            except Exception as exc:  # e.g. the journal's disk is full
+                logger.opt(exception=exc).error(
+                    "could not admit {}; it is looked at again at the next rescan", item.path
+                )
+                if self._intake is not None:
+                    self._intake.forget(item.path)
             finally:
                 self._admitting = False
 
