@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from loguru import logger
 from PIL import Image
 
 from floradrop import engine as engine_module
@@ -163,3 +164,42 @@ def test_a_failed_file_left_in_its_inbox_is_not_run_again_at_the_next_start(
             assert [j.state for j in daemon.jobs()] == [JobState.FAILED]
     assert emu.stats.runs_created == 1
     assert (tmp_path / "in" / "kept.png").exists()
+
+
+def test_files_dropped_while_the_journal_disk_is_full_are_taken_once_it_has_room(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    emulator_factory: Callable[..., Emulator],
+) -> None:
+    """The journal (SQLite) cannot record new jobs: nothing is uploaded or paid for, and the
+    files are admitted by the next rescan once the disk has room (they used to be missed
+    until a restart)."""
+    emu = emulator_factory(seed=6)
+    config = write_config(
+        tmp_path, folder_toml(tmp_path, "in", "cctv-cam"), daemon="rescan_seconds = 10"
+    )
+    (tmp_path / "in").mkdir()
+    refused: list[str] = []
+    sink = logger.add(
+        refused.append,
+        level="ERROR",
+        filter=lambda r: "could not admit" in r["message"],
+    )
+    try:
+        with (
+            SmallDisk(tmp_path / "state", monkeypatch, "tmpfs") as disk,
+            running(config, emu) as daemon,
+        ):
+            drop(tmp_path / "in", "first.png", noise_png(6, side=32))
+            daemon.wait_state(1, JobState.DONE)
+            disk.fill(leave=0)
+            drop(tmp_path / "in", "while full 1.png", noise_png(7, side=32))
+            drop(tmp_path / "in", "while full 2.png", noise_png(8, side=32))
+            wait_for(lambda: len(refused) >= 2, 20, "the journal to refuse both")
+            assert emu.stats.runs_created == 1
+            disk.release()
+            daemon.wait_state(3, JobState.DONE, timeout=40)
+    finally:
+        logger.remove(sink)
+    assert emu.stats.runs_created == 3
+    assert not list((tmp_path / "in").iterdir())
