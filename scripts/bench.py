@@ -227,6 +227,11 @@ def case_throughput(root: Path, quick: bool) -> dict[str, Any]:
             "max_concurrent_runs = 100\npoll_interval_seconds = 2",
             200 if quick else 1000,
         ),
+        (
+            "max_concurrent_runs = 300, poll_interval_seconds = 2",
+            "max_concurrent_runs = 300\npoll_interval_seconds = 2",
+            200 if quick else 1000,
+        ),
     ):
         case_root = root / label.split()[0]
         (case_root / "in").mkdir(parents=True)
