@@ -749,6 +749,8 @@ class Engine:
             self._changed()
             return
         self._probe_delay = 2.0
+        if self.live.offline:
+            self._not_before.clear()  # jobs that backed off for the network go again now
         if self.live.offline or blocked is not None:
             logger.info("FLORA is reachable again; resuming work")
         self.live.offline = False
@@ -777,7 +779,8 @@ class Engine:
 
         # Jobs no worker holds (after a restart, or backing off): at most once a second.
         # Runs whose create may have happened are resolved first (never pay twice).
-        scan = now >= self._next_stray_scan
+        # Not while offline: each would fail and back off longer (the probe says when).
+        scan = now >= self._next_stray_scan and not self.live.offline
         if scan:
             self._next_stray_scan = now + 1.0
         # Not while blocked: with a rejected key or no credits each would be refused again.
