@@ -125,6 +125,7 @@ class Soak:
         self.stop = threading.Event()
         self.rng = random.Random(args.seed)
         self.t0 = time.monotonic()
+        self.trace: Path | None = args.json.with_suffix(".samples.jsonl") if args.json else None
 
     # -- set-up -------------------------------------------------------------------------------
 
@@ -249,6 +250,9 @@ class Soak:
                 sample = self.sample(proc.pid)
                 if args.verbose:
                     print(sample, flush=True)
+                if self.trace is not None:  # every sample on disk at once: a long run can be
+                    with self.trace.open("a", encoding="utf-8") as trace:  # looked at early
+                        trace.write(json.dumps(sample.__dict__) + "\n")
                 time.sleep(min(args.sample_seconds, max(0.0, deadline - time.monotonic())))
         finally:
             self.stop.set()
@@ -396,7 +400,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup-files", type=int, default=12)
     parser.add_argument("--idle-seconds", type=float, default=3.0, help="quiet before idle samples")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--json", type=Path, help="write the result (with every sample) here")
+    parser.add_argument(
+        "--json", type=Path, help="write the result here (samples also go to *.samples.jsonl)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every sample")
     args = parser.parse_args(argv)
