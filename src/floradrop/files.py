@@ -16,6 +16,7 @@ import re
 import shutil
 import unicodedata
 from pathlib import Path
+from typing import IO, Any
 
 TEMP_PREFIX = ".floradrop-"
 TEMP_SUFFIX = ".part"
@@ -25,6 +26,7 @@ _CHUNK = 1 << 20
 _RESERVED = {"CON", "PRN", "AUX", "NUL"} | {f"{p}{i}" for p in ("COM", "LPT") for i in range(1, 10)}
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
 MAX_NAME_BYTES = 255
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 def sha256_file(path: Path) -> str:
@@ -81,6 +83,17 @@ def numbered(name: str, n: int) -> str:
 def temp_path(directory: Path, label: str) -> Path:
     """A temporary name in ``directory`` that no watcher or person mistakes for a result."""
     return directory / f"{TEMP_PREFIX}{truncate_name(label, 120)}{TEMP_SUFFIX}"
+
+
+def open_fresh(path: Path, *, text: bool = False) -> IO[Any]:
+    """Open ``path`` (a temporary name of ours) for writing as a new file: whatever is there is
+    removed first, and a link is never followed, so a link someone planted under the name
+    cannot make floradrop write to the file it points at."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags, 0o644)
+    return os.fdopen(fd, "w", encoding="utf-8") if text else os.fdopen(fd, "wb")
 
 
 def fsync_file(path: Path) -> None:
@@ -177,7 +190,7 @@ def write_text_atomic(directory: Path, name: str, text: str) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     temp = temp_path(directory, name)
     try:
-        with temp.open("w", encoding="utf-8") as handle:
+        with open_fresh(temp, text=True) as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())

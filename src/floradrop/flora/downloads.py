@@ -3,8 +3,8 @@
 Output URLs point at media hosts, not at the API, so the request never carries the key. Only
 https is fetched (plain http only on a loopback host, for the emulator), redirects are followed
 a few hops with the same check on every hop, and the body goes to disk chunk by chunk. The
-caller gives a temporary path and renames it when it wants; this module writes and fsyncs it,
-and deletes it when the download fails.
+caller gives a temporary path and renames it when it wants; this module writes and fsyncs it
+(never through a symbolic link at that path), and deletes it when the download fails.
 """
 
 from __future__ import annotations
@@ -139,7 +139,8 @@ def _save(
     received = 0
     done = False
     try:
-        with dest.open("wb") as out:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+        with os.fdopen(os.open(dest, flags | getattr(os, "O_BINARY", 0), 0o644), "wb") as out:
             try:
                 for chunk in response.iter_bytes(CHUNK_SIZE):
                     received += len(chunk)

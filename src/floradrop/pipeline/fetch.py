@@ -24,6 +24,7 @@ from floradrop import __version__
 from floradrop.files import (
     fsync_file,
     numbered,
+    open_fresh,
     place,
     sanitize_component,
     sha256_file,
@@ -114,10 +115,12 @@ def fetch_outputs(job: Job, run: Run, ctx: FetchContext) -> Job:
         if record["status"] != "written":
             temp = temp_path(ctx.outputs_dir, f"{job.id}-{index}")
             if output.is_text:
-                temp.write_text(output.url, encoding="utf-8")
+                with open_fresh(temp, text=True) as handle:
+                    handle.write(output.url)
                 fsync_file(temp)
                 content_type: str | None = "text/plain"
             else:
+                temp.unlink(missing_ok=True)  # a leftover, or a link planted under our name
                 result = ctx.client.download(
                     output.url,
                     temp,
