@@ -437,3 +437,40 @@ def another_user(state: Path, socket: Path) -> None:
         timeout=30,
     )
     assert done.stdout.strip() == "ok", (done.stdout, done.stderr)
+
+
+def test_links_planted_under_floradrop_s_temporary_names_are_never_written_through(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    """Someone who can write to the outputs folder plants links named like floradrop's next
+    temporary files: the outputs and their sidecars are written as files of their own, and
+    what the links point at is never touched."""
+    from PIL import Image
+
+    from ..engine.harness import running
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    folders = folder_toml(tmp_path, "img", "cctv-cam") + folder_toml(
+        tmp_path, "crit", "art-directors-critique"
+    )
+    with running(write_config(tmp_path, folders), emulator) as daemon:
+        planted = [
+            tmp_path / "img-outputs" / ".floradrop-1-0.part",  # job 1's download
+            tmp_path / "img-outputs" / ".floradrop-photo.cctv-cam.png.json.part",  # its sidecar
+            tmp_path / "crit-outputs" / ".floradrop-2-0.part",  # job 2's text output
+        ]
+        for link in planted:
+            link.symlink_to(victim)
+        drop(tmp_path / "img", "photo.png", png_bytes(90))
+        daemon.wait_state(1, JobState.DONE)
+        drop(tmp_path / "crit", "poster.png", png_bytes(91))
+        daemon.wait_state(2, JobState.DONE)
+    assert victim.read_text() == "precious"
+    output = tmp_path / "img-outputs" / "photo.cctv-cam.png"
+    assert not output.is_symlink() and not Path(f"{output}.json").is_symlink()
+    with Image.open(output) as picture:
+        picture.verify()
+    assert json.loads(Path(f"{output}.json").read_text())["technique"] == "cctv-cam"
+    critique = tmp_path / "crit-outputs" / "poster.art-directors-critique.txt"
+    assert not critique.is_symlink() and "precious" not in critique.read_text()
