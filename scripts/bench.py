@@ -218,7 +218,7 @@ def case_throughput(root: Path, quick: bool) -> dict[str, Any]:
     """N small images dropped at once; end to end; emulator in its own process."""
 
     out: dict[str, Any] = {}
-    for label, daemon, n in (
+    for index, (label, daemon, n) in enumerate(
         # the defaults are slow by design with instant runs (8 runs in flight, a poll every
         # 3 s): 200 files are enough to measure their rate
         ("defaults (8 runs, 4 uploads)", "", 50 if quick else 200),
@@ -233,7 +233,7 @@ def case_throughput(root: Path, quick: bool) -> dict[str, Any]:
             200 if quick else 1000,
         ),
     ):
-        case_root = root / label.split()[0]
+        case_root = root / f"variant{index}"
         (case_root / "in").mkdir(parents=True)
         emu = EmulatorProcess("--seed", "1")
         try:
