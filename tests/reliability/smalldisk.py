@@ -2,18 +2,19 @@
 
 ``SmallDisk(path, kind="tmpfs")`` mounts a tmpfs over the directory ``path`` (needs root with
 CAP_SYS_ADMIN, as on CI machines and this one; the test is skipped where mounting is refused).
-``kind="hook"`` needs no privilege: a hook on :meth:`pathlib.Path.open` gives every file opened
-for writing directly in ``path`` a shared byte budget, and the write that exceeds it writes what
-fits and fails with ``OSError(ENOSPC)``, as a full disk does. floradrop writes outputs, sidecars
-and reports through ``Path.open``; moving an original in from another filesystem copies with
-``shutil`` and is only exercised by the tmpfs kind.
+``kind="hook"`` needs no privilege: a hook on :func:`io.open` (which ``open``, ``Path.open``
+and ``os.fdopen`` all call) gives every file opened for writing directly in ``path`` a shared
+byte budget, and the write that exceeds it writes what fits and fails with
+``OSError(ENOSPC)``, as a full disk does. Moving an original in from another filesystem is
+only exercised by the tmpfs kind (the hook's folder is on the same filesystem).
 """
 
 from __future__ import annotations
 
+import builtins
 import errno
+import io
 import os
-import pathlib
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -100,16 +101,28 @@ class SmallDisk:
 
     def _hook(self) -> None:
         budget = self._budget = _Budget(self.size)
-        root = self.path
-        real_open = pathlib.Path.open
+        root = os.path.realpath(self.path)
+        real_open = io.open
 
-        def open_(self: Path, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
-            handle = real_open(self, mode, *args, **kwargs)
-            if any(m in mode for m in "wax+") and self.parent == root:
+        def on_small_disk(file: Any) -> bool:
+            if isinstance(file, int):  # os.fdopen(os.open(...))
+                try:
+                    file = os.readlink(f"/proc/self/fd/{file}")
+                except OSError:
+                    return False
+            if not isinstance(file, (str, os.PathLike)):
+                return False
+            return os.path.dirname(os.path.realpath(os.fspath(file))) == root
+
+        def open_(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+            handle = real_open(file, mode, *args, **kwargs)
+            if any(m in mode for m in "wax+") and on_small_disk(file):
                 return _LimitedFile(handle, budget)
             return handle
 
-        self._monkeypatch.setattr(pathlib.Path, "open", open_)
+        # Path.open, os.fdopen and open() all end in io.open.
+        self._monkeypatch.setattr(io, "open", open_)
+        self._monkeypatch.setattr(builtins, "open", open_)
 
     def free_bytes(self) -> int:
         if self._budget is not None:
