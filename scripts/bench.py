@@ -218,7 +218,7 @@ def case_throughput(root: Path, quick: bool) -> dict[str, Any]:
     """N small images dropped at once; end to end; emulator in its own process."""
 
     out: dict[str, Any] = {}
-    for index, (label, daemon, n) in enumerate(
+    variants = (
         # the defaults are slow by design with instant runs (8 runs in flight, a poll every
         # 3 s): 200 files are enough to measure their rate
         ("defaults (8 runs, 4 uploads)", "", 50 if quick else 200),
@@ -232,7 +232,8 @@ def case_throughput(root: Path, quick: bool) -> dict[str, Any]:
             "max_concurrent_runs = 300\npoll_interval_seconds = 2",
             200 if quick else 1000,
         ),
-    ):
+    )
+    for index, (label, daemon, n) in enumerate(variants):
         case_root = root / f"variant{index}"
         (case_root / "in").mkdir(parents=True)
         emu = EmulatorProcess("--seed", "1")
