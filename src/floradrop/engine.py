@@ -986,7 +986,7 @@ class Engine:
     def _back_off(self, job_id: int, base: float, message: str, *, quiet: bool = False) -> None:
         attempts = self._attempts.get(job_id, 0) + 1
         self._attempts[job_id] = attempts
-        delay = min(base * 2 ** (attempts - 1), 300.0) if base else 0.0
+        delay = min(base * 2 ** min(attempts - 1, 20), 300.0) if base else 0.0
         self._not_before[job_id] = time.monotonic() + delay
         with contextlib.suppress(StaleTransition, KeyError):
             self.journal.transition(job_id, JobState.UPLOADING, JobState.WAITING)
@@ -1002,7 +1002,8 @@ class Engine:
         """
         attempts = self._attempts.get(job.id, 0) + 1
         self._attempts[job.id] = attempts
-        delay = min(_DISK_RETRY_SECONDS * 2 ** (attempts - 1), _DISK_RETRY_MAX_SECONDS)
+        # (the exponent is capped: 2 ** 1024 does not fit a float, after a day of retries)
+        delay = min(_DISK_RETRY_SECONDS * 2 ** min(attempts - 1, 20), _DISK_RETRY_MAX_SECONDS)
         self._not_before[job.id] = time.monotonic() + delay
         folder = self.folders.get(job.folder)
         where = Path(exc.filename).parent if isinstance(exc.filename, str) else None
