@@ -645,6 +645,7 @@ class Engine:
             )
         except FileNotFoundError:
             logger.debug("{} vanished before it was admitted", ready.path.name)
+            self._first_seen.pop(ready.path, None)
             return
         except PermissionError as exc:
             logger.warning("cannot read {}: {} (check its permissions)", ready.path, exc.strerror)
@@ -1042,6 +1043,7 @@ class Engine:
                 note=why,
             )
             logger.bind(job=job_id).info("cancelled: {}", why)
+        self._forget(job_id)
 
     def _fail(self, job_id: int, failure: Failure) -> None:
         job = self.journal.get(job_id)
@@ -1049,6 +1051,13 @@ class Engine:
         if folder is None or job.state.terminal:
             return
         file_failed(job, folder, self.journal, failure)
+        self._forget(job_id)
+
+    def _forget(self, job_id: int) -> None:
+        """A finished job's retry and progress state goes (a daemon runs for weeks)."""
+        self._attempts.pop(job_id, None)
+        self._not_before.pop(job_id, None)
+        self.live.progress.pop(job_id, None)
 
     def _rule(self, job: Job) -> tuple[FolderConfig, Rule, Technique]:
         folder = self.folders[job.folder]
