@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from floradrop.emulator import Emulator
+from floradrop.pipeline.fileaway import Failure
 from floradrop.status import JobState
 from tests.engine.harness import drop, folder_toml, png_bytes, running, write_config
 
@@ -29,3 +30,27 @@ def test_back_off_after_thousands_of_tries_stays_capped(
         engine._attempts[job.id] = 5000
         engine._disk_trouble(job, OSError(errno.ENOSPC, "No space left on device"))
         assert 59 < engine._not_before[job.id] - time.monotonic() <= 60
+
+
+def test_a_finished_job_leaves_no_retry_or_progress_state_behind(
+    tmp_path: Path, emulator_factory: Callable[..., Emulator]
+) -> None:
+    emu = emulator_factory(seed=22)
+    (tmp_path / "in").mkdir()
+    with running(write_config(tmp_path, folder_toml(tmp_path, "in", "cctv-cam")), emu) as daemon:
+        engine = daemon.engine
+        engine.pause()
+        drop(tmp_path / "in", "b.png", png_bytes(2))
+        drop(tmp_path / "in", "c.png", png_bytes(3))
+        failing, cancelled = daemon.wait_state(2, JobState.WAITING)
+        for job in (failing, cancelled):  # as after a few failed tries of a running job
+            engine._attempts[job.id] = 3
+            engine._not_before[job.id] = time.monotonic() + 60
+            engine.live.progress[job.id] = 40.0
+        engine._fail(failing.id, Failure("the run failed"))
+        engine._cancel(cancelled.id, "removed")
+        assert [j.state for j in daemon.jobs()] == [JobState.FAILED, JobState.CANCELLED]
+        for job in (failing, cancelled):
+            assert job.id not in engine._attempts
+            assert job.id not in engine._not_before
+            assert job.id not in engine.live.progress
