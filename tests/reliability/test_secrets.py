@@ -123,7 +123,8 @@ def test_a_whole_faulty_batch_leaves_the_key_nowhere(
         # While it runs: the journal's WAL and shared-memory files are there too.
         running_leaks = leaks_in_files(tmp_path, {key_file})
 
-        write_key(key_file, SECOND_KEY)  # the fix
+        write_key(key_file, SECOND_KEY)  # the fix, then 'resume' (no 30 s wait for the re-check)
+        assert d.cli("resume").returncode == 0
         wait_for(lambda: d.states() == {"done": 11, "failed": 3}, 90, f"the rest ({d.states()})")
         assert d.cli("check").returncode == 0
         texts.append(d.cli("status", "--json").stdout)
