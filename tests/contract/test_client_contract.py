@@ -17,12 +17,12 @@ from PIL import Image
 from floradrop.emulator import Emulator, Exchange
 from floradrop.flora import FloraClient
 from floradrop.flora.errors import (
+    AssetFailedError,
     AuthenticationError,
     IdempotencyDuplicateError,
     NotFoundError,
     RateLimitedError,
     ServerError,
-    UploadError,
     ValidationError,
 )
 from floradrop.flora.models import RunInput
@@ -123,7 +123,7 @@ def _drive(emulator: Emulator, tmp_path: Path) -> None:
         # A file that is not the image it claims to be: complete -> failed -> retry (renew).
         broken = tmp_path / "broken.png"
         broken.write_bytes(bytes(5 * 1024 * 1024))
-        with pytest.raises(UploadError):
+        with pytest.raises(AssetFailedError):  # the same bytes would fail again: a file error
             client.upload_file(broken, workspace_id=ws, idempotency_key="up-3")
 
     with (
