@@ -29,8 +29,11 @@ class NoApiKeyError(FloradropError):
     exit_code = ExitCode.AUTH
 
 
-def make_client(config, *, required: bool = True):  # type: ignore[no-untyped-def]
-    """A FloraClient for ``config``'s base URL with the configured key (see floradrop.apikey)."""
+def make_client(config, *, required: bool = True, sleep=None):  # type: ignore[no-untyped-def]
+    """A FloraClient for ``config``'s base URL with the configured key (see floradrop.apikey).
+
+    ``sleep`` replaces the waits between retries (the daemon passes its stop event's ``wait``,
+    so a stop never waits out a long ``retry-after``)."""
     from floradrop.apikey import resolve_api_key
     from floradrop.flora import FloraClient
 
@@ -44,4 +47,6 @@ def make_client(config, *, required: bool = True):  # type: ignore[no-untyped-de
             "no API key is configured.",
             hint="run 'floradrop init', or set FLORA_API_KEY (keys are created in the FLORA app)",
         )
-    return FloraClient(key.value if key else None, base_url=config.flora.base_url)
+    if sleep is None:
+        return FloraClient(key.value if key else None, base_url=config.flora.base_url)
+    return FloraClient(key.value if key else None, base_url=config.flora.base_url, sleep=sleep)

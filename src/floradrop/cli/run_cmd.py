@@ -91,11 +91,16 @@ def _run_locked(args: argparse.Namespace, config: Config, lock: Any, log_file: P
     from floradrop.flora.errors import NetworkError
     from floradrop.instance import new_info
 
+    stop = threading.Event()  # set by a signal, the tray's Quit or `floradrop stop`
+
     def client_factory() -> Any:
-        return make_client(engine.config)
+        return make_client(engine.config, sleep=stop.wait)
 
     engine = Engine(
-        config, client=make_client(config), client_factory=client_factory, log_file=log_file
+        config,
+        client=make_client(config, sleep=stop.wait),  # no retry wait outlives a stop
+        client_factory=client_factory,
+        log_file=log_file,
     )
     try:
         engine.connect()
@@ -114,8 +119,6 @@ def _run_locked(args: argparse.Namespace, config: Config, lock: Any, log_file: P
             current=config,
         )
         engine.set_config_check(watcher.check)
-
-    stop = threading.Event()
 
     def handle(request: dict[str, Any]) -> dict[str, Any]:
         command = request.get("command")
