@@ -261,7 +261,8 @@ class Soak:
         self.phase = "drain"
         files = len(self.dropped)
         drain_started = time.monotonic()
-        self.wait(lambda: self.finished() >= files, 300, f"{files} finished jobs (soak drain)")
+        backlog = files - self.finished()
+        self.wait(lambda: self.finished() >= files, 300 + backlog, f"{files} finished jobs")
         drain_seconds = time.monotonic() - drain_started
         self.wait(lambda: not self.active(), 30, "the daemon to go idle")
         idle_end = self.idle_sample(proc.pid)
