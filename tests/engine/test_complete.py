@@ -4,7 +4,9 @@ patterns (bursts, truncate-and-rewrite, several writers), with a hand-driven clo
 from __future__ import annotations
 
 import io
+import os
 import struct
+import time
 from pathlib import Path
 
 import pytest
@@ -81,7 +83,7 @@ def test_utf8_cut_inside_a_character_is_incomplete(tmp_path: Path) -> None:
     assert verdict(tmp_path, "p.txt", text) is complete.UNKNOWN  # text proves nothing
     assert verdict(tmp_path, "p.txt", text[:-1]) is complete.INCOMPLETE  # inside ✨
     assert verdict(tmp_path, "p.txt", text[:-2]) is complete.INCOMPLETE
-    assert verdict(tmp_path, "p.txt", "un caf".encode() + "é".encode()[:1]) is complete.INCOMPLETE
+    assert verdict(tmp_path, "p.txt", b"un caf" + "é".encode()[:1]) is complete.INCOMPLETE
     assert verdict(tmp_path, "p.txt", b"plain ascii") is complete.UNKNOWN
 
 
@@ -103,7 +105,9 @@ class Clocked:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.now = 0.0
-        self.settler = Settler()  # real mtimes: just written
+        self.base = time.time()
+        # The wall clock follows the hand clock, and each write stamps the file's mtime with it.
+        self.settler = Settler(wall_clock=lambda: self.base + self.now)
         self.ready: list[tuple[float, ReadyFile]] = []
 
     def advance(self, until: float, step: float = 0.01) -> None:
@@ -114,6 +118,7 @@ class Clocked:
     def write(self, data: bytes, *, mode: str = "ab", closed: bool = True) -> None:
         with self.path.open(mode) as handle:
             handle.write(data)
+        os.utime(self.path, (self.base + self.now, self.base + self.now))
         rel = self.path.name
         self.settler.activity("k", str(self.path), rel, self.now, quiet=QUIET)  # modified
         if closed:

@@ -13,9 +13,9 @@ from pathlib import Path, PurePath
 
 import pytest
 
-from tests.engine.test_settle import png
 from floradrop.pipeline import watch
 from floradrop.pipeline.watch import Intake, ReadyFile, WatchSpec
+from tests.engine.test_settle import png
 
 SETTLE = 0.3
 

@@ -133,6 +133,9 @@ def _run_locked(args: argparse.Namespace, config: Config, lock: Any, log_file: P
                 engine.apply_config(load(args))
             elif command == "retry":
                 return {"ok": True, "message": engine.retry(Path(request["path"]))}
+            elif command in ("approve", "cancel"):  # targets: job ids, file or folder paths
+                answer = engine.answer(command, [str(t) for t in request.get("targets", [])])
+                return {"ok": True, "count": answer.jobs, "message": answer.message}
             elif command == "quit":
                 stop.set()
             else:

@@ -83,6 +83,9 @@ class DaemonSettings(BaseModel):
     settle_seconds: float = Field(default=1.0, ge=0, le=600)
     poll_interval_seconds: float = Field(default=3.0, ge=2, le=60)
     daily_budget_usd: float | None = Field(default=None, ge=0)
+    # The big-drop guard: a burst of more runs, or more dollars, than this waits for a yes.
+    confirm_above_files: int = Field(default=20, ge=1)
+    confirm_above_usd: float = Field(default=5.0, gt=0)
     rescan_seconds: float = Field(default=300, ge=10)
     duplicates: Literal["skip", "process"] = "skip"
     notifications: bool = True

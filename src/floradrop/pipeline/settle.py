@@ -314,12 +314,12 @@ class Settler:
         if sig is None:
             del self._candidates[cand.path]
             return None
-        if cand.fresh and not cand.closed and sig.size > 0:
-            cand.fresh = False
+        if cand.fresh:
+            cand.fresh = False  # the first look after an event, and only that one:
             # Last written longer ago than the quiet period (a file moved or linked in whole,
             # keeping its mtime): like a close-write, a second stat that agrees is enough.
             # A file being written has an mtime of about now.
-            if self._wall() - sig.mtime_ns / 1e9 >= cand.quiet:
+            if not cand.closed and sig.size > 0 and self._wall() - sig.mtime_ns / 1e9 >= cand.quiet:
                 cand.closed = cand.atomic = True
         if cand.sig is None or sig != cand.sig:
             if cand.sig is not None:
