@@ -826,7 +826,7 @@ class Engine:
             free = min(free, 1 - uploading - count(JobState.SUBMITTING))
         if free <= 0 or not counts.get(JobState.WAITING.value):
             return
-        for job in self.journal.jobs([JobState.WAITING], limit=free + len(self._not_before) + 8):
+        for job in self.journal.startable(limit=free + len(self._not_before) + 8):
             if free <= 0:
                 break
             if self._over_budget(job):
