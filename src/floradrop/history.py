@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import calendar
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -51,7 +51,6 @@ class Page:
     total: int
     page: int
     page_size: int
-    facets: dict[str, list[str]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -60,7 +59,6 @@ class Page:
             "page": self.page,
             "page_size": self.page_size,
             "pages": max(1, -(-self.total // self.page_size)),
-            "facets": self.facets,
         }
 
 

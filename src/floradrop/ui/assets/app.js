@@ -8,7 +8,7 @@ const ACTIVE = new Set(["uploading", "submitting", "running", "fetching", "filin
 const TERMINAL = new Set(["done", "failed", "duplicate", "cancelled"]);
 const COLORS = ["#2f6fde", "#1f9d55", "#c98a00", "#8e44ad", "#d14343", "#16a2b8", "#7f8c8d",
   "#e67e22"];
-const state = { now: null, page: 1, selected: null, history: null, facetsLoaded: false };
+const state = { now: null, page: 1, selected: null, history: null };
 
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -20,7 +20,7 @@ function el(tag, attrs, ...children) {
     else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
     else node.setAttribute(key, value === true ? "" : value);
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -203,7 +203,7 @@ function historyParams() {
   const params = new URLSearchParams(new FormData($("search")));
   for (const [key, value] of [...params]) if (!value) params.delete(key);
   params.set("page", state.page);
-  if (!state.facetsLoaded) params.set("facets", "1");
+  if (state.page === 1) params.set("facets", "1");  // the choices, as new ones appear
   return params;
 }
 
@@ -228,8 +228,7 @@ async function loadHistory() {
   try {
     const data = await getJSON("/api/history?" + historyParams());
     state.history = data;
-    if (data.facets) {
-      state.facetsLoaded = true;
+    if (data.facets && data.facets.folder) {
       const names = data.folder_names || {};
       fillSelect($("f-folder"), data.facets.folder, (p) => names[p] || p);
       fillSelect($("f-technique"), data.facets.technique, (t) => t);
