@@ -124,8 +124,11 @@ def search(journal: Journal, query: Query, folder_names: dict[str, str] | None =
     size = max(1, min(query.page_size, MAX_PAGE_SIZE))
     page = max(1, query.page)
     where, args = _where(query)
+    # Newest first is the id order: a date range is checked row by row in that order
+    # ("+created_at" keeps SQLite from sorting the whole range it would find by the index).
+    page_where = where.replace("created_at", "+created_at")
     rows = journal.select(
-        f"SELECT {_COLUMNS} FROM jobs{where} ORDER BY id DESC LIMIT ? OFFSET ?",
+        f"SELECT {_COLUMNS} FROM jobs{page_where} ORDER BY id DESC LIMIT ? OFFSET ?",
         [*args, size, (page - 1) * size],
     )
     total = int(journal.select(f"SELECT COUNT(*) FROM jobs{where}", args)[0][0])

@@ -85,9 +85,12 @@ CREATE TABLE IF NOT EXISTS fixed_assets (
 # order, each in one transaction with its version bump, on opening an older journal.
 _MIGRATIONS: dict[int, str] = {
     # The dashboard's history and spend (floradrop.history): newest first within a folder,
-    # a technique or a state; by date; spend per day, folder and technique from the index alone.
+    # a technique or a state; by date; spend per day, folder and technique from the index alone;
+    # the jobs per folder and state (the status snapshot's counts) from the index alone.
     2: """
     CREATE INDEX IF NOT EXISTS jobs_folder ON jobs(folder);
+    CREATE INDEX IF NOT EXISTS jobs_folder_state ON jobs(folder, state);
+    CREATE INDEX IF NOT EXISTS jobs_folder_finished ON jobs(folder, finished_at);
     CREATE INDEX IF NOT EXISTS jobs_technique ON jobs(technique);
     CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_at);
     CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(state, finished_at);

@@ -1,4 +1,4 @@
-"""The dashboard end to end: a real ``floradrop run`` over the emulator, driven in headless Chromium.
+"""The dashboard end to end: a real ``floradrop run`` over the emulator, in headless Chromium.
 
 Debian's ``chromium`` and ``chromium-driver`` (``.ci/run`` installs them), driven by Selenium.
 Files dropped appear in Now, then in History with thumbnails and their cost; pause (all and one

@@ -11,6 +11,7 @@ import sys
 import threading
 from collections import deque
 from pathlib import Path
+from typing import TextIO
 
 from floradrop.cli._common import add_config_option, load
 
@@ -34,8 +35,9 @@ def tail(path: Path, lines: int) -> tuple[list[str], int]:
         return list(last), handle.tell()
 
 
-def follow(path: Path, offset: int, stop: threading.Event) -> None:
+def follow(path: Path, offset: int, stop: threading.Event, out: TextIO | None = None) -> None:
     """Print what is appended to ``path`` from ``offset``; a rotated log is read from its start."""
+    out = out or sys.stdout
     inode = path.stat().st_ino
     while not stop.wait(_FOLLOW_INTERVAL):
         try:
@@ -48,8 +50,8 @@ def follow(path: Path, offset: int, stop: threading.Event) -> None:
             continue
         with path.open("r", encoding="utf-8", errors="replace") as handle:
             handle.seek(offset)
-            sys.stdout.write(handle.read())
-            sys.stdout.flush()
+            out.write(handle.read())
+            out.flush()
             offset = handle.tell()
 
 

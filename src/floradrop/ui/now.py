@@ -57,8 +57,8 @@ def now_view(
         rows = journal.select(
             "SELECT id, rel_path, state, progress, note, technique, run_cost, created_at, "
             "submitted_at, source_path FROM jobs WHERE folder = ? AND "
-            f"state NOT IN ({tmarks}) ORDER BY id LIMIT ?",
-            [path, *terminal, MAX_JOBS_PER_FOLDER],
+            f"state IN ({marks}) ORDER BY id + 0 LIMIT ?",  # + 0: found by (folder, state)
+            [path, *_UNFINISHED, MAX_JOBS_PER_FOLDER],
         )
         jobs = []
         for row in rows:
