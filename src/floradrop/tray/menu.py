@@ -24,6 +24,7 @@ class Action(enum.StrEnum):
     RESUME = "resume"
     OPEN = "open"  # open ``MenuEntry.path`` with the platform's opener
     RELOAD_CONFIG = "reload_config"
+    ACKNOWLEDGE = "acknowledge"  # past failures and the last error need no more attention
     START_AT_LOGIN = "start_at_login"  # toggles: enable when unchecked, disable when checked
     QUIT = "quit"
 
@@ -144,6 +145,12 @@ def _open_entry(label: str, path: Path | None) -> MenuEntry:
     return MenuEntry(label, Action.OPEN, path=path, enabled=path is not None)
 
 
+def acknowledgeable(snapshot: Snapshot) -> bool:
+    """Something that "Acknowledge" clears is shown: a recent failure or a last error."""
+    failed = snapshot.attention is not None and snapshot.attention.kind is AttentionKind.FAILED_JOB
+    return failed or snapshot.last_error is not None
+
+
 def menu_model(snapshot: Snapshot, *, has_menu: bool = True) -> tuple[MenuEntry, ...]:
     """The tray menu for ``snapshot``.
 
@@ -164,6 +171,8 @@ def menu_model(snapshot: Snapshot, *, has_menu: bool = True) -> tuple[MenuEntry,
             checked=snapshot.paused,
         )
     )
+    if acknowledgeable(snapshot):
+        entries.append(MenuEntry("Acknowledge", Action.ACKNOWLEDGE))
     entries.append(SEPARATOR)
     if snapshot.folders:
         entries.extend(_folder_entry(folder) for folder in snapshot.folders)
