@@ -29,6 +29,20 @@ from floradrop.instance import DaemonInfo
 KEY_NAME = "control.key"
 _MAX_UNIX_PATH = 100
 
+# The commands a daemon answers (its handler is in floradrop.cli.run_cmd). Every client, the
+# CLI, the tray and the dashboard, sends these names; a reply is ``{"ok": true, ...}`` or
+# ``{"ok": false, "error": TEXT, "exit": CODE}``.
+STATUS = "status"  # reply: {"snapshot": Snapshot.to_json()}
+PAUSE = "pause"  # args (optional): {"folder": PATH}: only that watched folder (the dashboard)
+RESUME = "resume"  # args (optional): {"folder": PATH}
+RELOAD = "reload"  # re-read the config file now
+RETRY = "retry"  # args: {"path": PATH}; reply: {"message": TEXT}
+QUIT = "quit"  # stop gracefully
+# Past failures and the last error need no more attention (``floradrop ack``, the tray's
+# "Acknowledge"). Live problems (offline, key, credits, budget, config) stay until fixed.
+ACKNOWLEDGE = "acknowledge"
+COMMANDS = (STATUS, PAUSE, RESUME, RELOAD, RETRY, QUIT, ACKNOWLEDGE)
+
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 

@@ -106,9 +106,11 @@ def test_log_prints_the_last_lines_and_follows_across_rotation(
     stop = threading.Event()
     output = tmp_path / "followed.txt"
 
+    offset = log.stat().st_size  # where `floradrop log` left off
+
     def run() -> None:
         with output.open("w") as handle:
-            follow(log, log.stat().st_size, stop, handle)
+            follow(log, offset, stop, handle)
 
     thread = threading.Thread(target=run, name="follow")
     thread.start()

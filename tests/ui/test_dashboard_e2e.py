@@ -128,14 +128,19 @@ def click(driver: Any, css: str, what: str) -> None:
     """Click the first element matching ``css`` once it is there (the page re-renders)."""
 
     def attempt() -> bool:
-        from selenium.common.exceptions import StaleElementReferenceException
+        from selenium.common.exceptions import (
+            ElementClickInterceptedException,
+            StaleElementReferenceException,
+        )
 
-        found = [e for e in by(driver, css) if e.is_displayed()]
-        if not found:
-            return False
         try:
+            found = [e for e in by(driver, css) if e.is_displayed()]
+            if not found:
+                return False
+            # Clear of the sticky header, as a person would scroll.
+            driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", found[0])
             found[0].click()
-        except StaleElementReferenceException:
+        except (StaleElementReferenceException, ElementClickInterceptedException):
             return False
         return True
 
@@ -238,6 +243,13 @@ def test_dashboard_in_chromium(daemon: UiDaemon, browser: Any, tmp_path: Path) -
         return len(rows["jobs"]) == 2
 
     wait_for(retried, 60, "a second job for rune.png (the retry)")
+    wait_for(lambda: daemon.states().get("failed") == 2, 90, "the retry to fail too")
+
+    # Acknowledge the failures from the page: the tray's "needs attention" clears.
+    wait_for(lambda: daemon.status()["attention"], 30, "the failure's attention")
+    click(browser, "#ack", "Acknowledge")
+    wait_for(lambda: daemon.status()["attention"] is None, 30, "the attention to clear")
+    wait_for(lambda: not by(browser, "#attention:not([hidden])"), 30, "the banner to go")
 
     # Cancel and approve come from the money-safety work: a button only where the daemon
     # has the command.

@@ -32,6 +32,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "floradrop.cli.control_cmd",
         "stop the running daemon (unfinished files resume later)",
     ),
+    "ack": (
+        "floradrop.cli.control_cmd",
+        "acknowledge failures and the last error: clear 'needs attention'",
+    ),
     "check": ("floradrop.cli.check_cmd", "validate the config against the API and techniques"),
     "retry": ("floradrop.cli.retry_cmd", "process a file again on purpose (a new, paid run)"),
     "dashboard": (

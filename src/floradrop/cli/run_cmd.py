@@ -124,24 +124,26 @@ def _run_locked(args: argparse.Namespace, config: Config, lock: Any, log_file: P
     def handle(request: dict[str, Any]) -> dict[str, Any]:
         command = request.get("command")
         try:
-            if command == "status":
+            if command == control.STATUS:
                 return {"ok": True, "snapshot": engine.snapshot().to_json()}
-            if command in ("pause", "resume") and request.get("folder"):  # one folder
-                engine.journal.set_folder_paused(str(request["folder"]), command == "pause")
-            elif command == "pause":
+            if command in (control.PAUSE, control.RESUME) and request.get("folder"):  # one
+                engine.journal.set_folder_paused(str(request["folder"]), command == control.PAUSE)
+            elif command == control.PAUSE:
                 engine.pause()
-            elif command == "resume":
+            elif command == control.RESUME:
                 engine.resume()
-            elif command == "reload":
+            elif command == control.RELOAD:
                 engine.apply_config(load(args))
-            elif command == "retry":
+            elif command == control.RETRY:
                 return {"ok": True, "message": engine.retry(Path(request["path"]))}
-            elif command == "quit":
+            elif command == control.ACKNOWLEDGE:
+                engine.acknowledge()
+            elif command == control.QUIT:
                 stop.set()
             else:
-                return {"ok": False, "error": f"unknown command {command!r}"}
+                return {"ok": False, "error": f"unknown command {command!r}", "exit": 2}
         except FloradropError as exc:
-            return {"ok": False, "error": exc.describe()}
+            return {"ok": False, "error": exc.describe(), "exit": int(exc.exit_code)}
         return {"ok": True}
 
     tray = None if args.once else _make_tray(args, config, engine, stop)
@@ -223,6 +225,9 @@ def _make_tray(
 
         def reload_config(self) -> None:
             engine.apply_config(load(args))
+
+        def acknowledge(self) -> None:
+            engine.acknowledge()
 
         def quit(self) -> None:
             stop.set()

@@ -147,6 +147,9 @@ class DemoActions:
     def reload_config(self) -> None:
         self._log("reload_config")
 
+    def acknowledge(self) -> None:
+        self._log("acknowledge")
+
     def quit(self) -> None:
         self._log("quit")
 

@@ -42,6 +42,9 @@ class TrayActions(Protocol):
 
     def reload_config(self) -> None: ...
 
+    def acknowledge(self) -> None:
+        """Past failures and the last error need no more attention."""
+
     def quit(self) -> None:
         """Stop the engine gracefully; the tray stops itself once this returns."""
 
@@ -307,6 +310,8 @@ class TrayApp:
                     self._actions.resume()
                 case Action.RELOAD_CONFIG:
                     self._actions.reload_config()
+                case Action.ACKNOWLEDGE:
+                    self._actions.acknowledge()
                 case Action.OPEN_DASHBOARD:
                     self._actions.open_dashboard()
                 case Action.OPEN if entry.path is not None:

@@ -28,8 +28,8 @@ Control = Callable[[dict[str, Any]], dict[str, Any]]
 
 # Actions the page may ask for, and the control command each becomes. ``job`` actions name a
 # job id, which is looked up in the journal; ``folder`` ones may name a watched folder.
-JOB_ACTIONS = frozenset({"retry", "cancel", "approve", "ack"})
-GLOBAL_ACTIONS = frozenset({"pause", "resume", "ack"})
+JOB_ACTIONS = frozenset({"retry", "cancel", "approve"})
+GLOBAL_ACTIONS = frozenset({"pause", "resume", "acknowledge"})
 
 
 class ApiError(Exception):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from floradrop import control
 from floradrop.ui.api import Context, Control
 from floradrop.ui.server import Dashboard
 
@@ -17,11 +18,11 @@ if TYPE_CHECKING:
     from floradrop.config import Config
     from floradrop.engine import Engine
 
-ACTIONS = frozenset({"pause", "resume", "retry"})
-FOLDER_ACTIONS = frozenset({"pause", "resume"})
+ACTIONS = frozenset({control.PAUSE, control.RESUME, control.RETRY, control.ACKNOWLEDGE})
+FOLDER_ACTIONS = frozenset({control.PAUSE, control.RESUME})
 
 
-def start_dashboard(config: Config, engine: Engine, control: Control) -> Dashboard | None:
+def start_dashboard(config: Config, engine: Engine, handler: Control) -> Dashboard | None:
     """Serve the dashboard when ``[ui] enabled``; None when disabled or its port is taken."""
     if not config.ui.enabled:
         return None
@@ -32,7 +33,7 @@ def start_dashboard(config: Config, engine: Engine, control: Control) -> Dashboa
         config=lambda: engine.config,
         journal=journal,
         snapshot=engine.snapshot,
-        control=control,
+        control=handler,
         progress=lambda: dict(engine.live.progress),
         actions=ACTIONS,
         folder_actions=FOLDER_ACTIONS,

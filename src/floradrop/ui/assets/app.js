@@ -114,8 +114,10 @@ function renderHeader(now) {
   if (attention) {
     $("attention-message").textContent = attention.message;
     $("attention-hint").textContent = attention.hint ? "What to do: " + attention.hint : "";
-    $("ack").hidden = !can("ack");
-    $("ack").onclick = () => act({ action: "ack" });
+    // Acknowledge clears past failures and the last error (live problems stay until fixed).
+    const ackable = attention.kind === "failed_job" || now.last_error;
+    $("ack").hidden = !(ackable && can("acknowledge"));
+    $("ack").onclick = () => act({ action: "acknowledge" });
   }
 }
 
