@@ -31,6 +31,8 @@ from pathlib import Path, PurePath
 from loguru import logger
 
 from floradrop import money
+from floradrop.acknowledge import acknowledge, acknowledged_at
+from floradrop.advice import run_failure_hint
 from floradrop.config import Config, FolderConfig, Rule
 from floradrop.errors import ConfigError, FatalError, FloradropError, JobError, TransientError
 from floradrop.files import clean_temp_files
@@ -92,27 +94,6 @@ OFFLINE_PROBE_MAX_SECONDS = 10.0
 AUTH_RECHECK_SECONDS = 30.0
 CREDITS_RECHECK_SECONDS = 60.0
 
-# Run error codes FLORA documents as "change the input" (REFERENCE.md §9.3).
-_CHANGE_INPUT = (
-    "MODERATED",
-    "REFUSAL",
-    "SAFETY",
-    "INPUT_VALIDATION",
-    "INVALID_PARAMS",
-    "INVALID_URL",
-)
-_TRANSIENT = (
-    "TIMEOUT",
-    "PROVIDER",
-    "GENERIC",
-    "FAILED_TO",
-    "SERVER",
-    "QUEUE",
-    "NO_RESULT",
-    "DOWNSTREAM",
-)
-
-
 _OUTPUT_STATES = frozenset({JobState.FETCHING, JobState.FILING})
 
 
@@ -151,20 +132,6 @@ def folder_problems(config: Config) -> list[ConfigError]:
     return problems
 
 
-def run_failure_hint(code: str | None, message: str | None) -> str:
-    """What a person should do about a run that FLORA reports as failed."""
-    text = f"{code or ''} {message or ''}".upper()
-    if any(word in text for word in ("SAFETY", "MODERAT", "POLICY", "REFUS")) or any(
-        c in text for c in _CHANGE_INPUT
-    ):
-        return "FLORA refused this input; change the file (or its prompt) and drop it again."
-    if text.startswith(("BILLING", "GENERATION_NOT_PAID")) or "ENTITLEMENT" in text:
-        return "check your FLORA plan and billing, then retry with 'floradrop retry'."
-    if any(c in text for c in _TRANSIENT):
-        return "this looks temporary on FLORA's side; retry later with 'floradrop retry'."
-    return "check the file and the technique in the FLORA app; 'floradrop retry' runs it again."
-
-
 @dataclass
 class Live:
     """What only a running engine knows (the rest of the status comes from the journal)."""
@@ -174,6 +141,7 @@ class Live:
     config_problem: str | None = None
     disk_problem: str | None = None  # outputs cannot be written; cleared by the next success
     last_error: str | None = None
+    last_error_job: int | None = None  # the job the last error is about: cleared when it moves on
     progress: dict[int, float] = field(default_factory=dict)
     tray_warning: str | None = None
 
@@ -247,11 +215,8 @@ def build_snapshot(
         )
         for j in journal.jobs([JobState.FAILED], limit=10, newest_first=True)
     )
-    if (
-        attention is None
-        and recent_failures
-        and recent_failures[0].at > time.time() - FAILED_ATTENTION_SECONDS
-    ):
+    since = max(time.time() - FAILED_ATTENTION_SECONDS, acknowledged_at(journal))
+    if attention is None and recent_failures and recent_failures[0].at > since:
         attention = Attention(
             AttentionKind.FAILED_JOB,
             f"{failed_today or 1} file(s) failed; see the failed folder.",
@@ -570,6 +535,12 @@ class Engine:
         self._changed()
         return answer
 
+    def acknowledge(self) -> None:
+        """Past failures and the last error need no more attention (``floradrop ack``)."""
+        acknowledge(self.journal)
+        self.live.last_error = self.live.last_error_job = None
+        self._changed()
+
     def snapshot(self) -> Snapshot:
         now = time.monotonic()
         cached = self._snapshot_cache
@@ -765,6 +736,7 @@ class Engine:
         self._probe_delay = 2.0
         if self.live.offline:
             self._not_before.clear()  # jobs that backed off for the network go again now
+            self.live.last_error = None  # "Connection refused": it is not, now
         if self.live.offline or blocked is not None:
             logger.info("FLORA is reachable again; resuming work")
         self.live.offline = False
@@ -843,7 +815,7 @@ class Engine:
             free = min(free, 1 - uploading - count(JobState.SUBMITTING))
         if free <= 0 or not counts.get(JobState.WAITING.value):
             return
-        for job in self.journal.jobs([JobState.WAITING], limit=free + len(self._not_before) + 8):
+        for job in self.journal.startable(limit=free + len(self._not_before) + 8):
             if free <= 0:
                 break
             if job.approval is None:
@@ -892,8 +864,7 @@ class Engine:
             if folder is None:
                 return  # its folder left the config: kept in the journal, untouched
             task(job)
-            self._attempts.pop(job_id, None)
-            self._not_before.pop(job_id, None)
+            self._forget(job_id, keep_progress=True)
             if job.state in _OUTPUT_STATES and self.live.disk_problem:
                 logger.info("outputs can be written again")
                 self.live.disk_problem = None
@@ -982,7 +953,7 @@ class Engine:
         self._not_before[job_id] = time.monotonic() + delay
         with contextlib.suppress(StaleTransition, KeyError):
             self.journal.transition(job_id, JobState.UPLOADING, JobState.WAITING)
-        self.live.last_error = message
+        self.live.last_error, self.live.last_error_job = message, job_id
         if not quiet:
             logger.bind(job=job_id).warning("{}; trying again in {:.0f} s", message, delay)
 
@@ -1004,7 +975,7 @@ class Engine:
         if self.live.disk_problem != message:
             logger.bind(job=job.id).error("{}; trying again in {:.0f} s", message, delay)
         self.live.disk_problem = message
-        self.live.last_error = message
+        self.live.last_error, self.live.last_error_job = message, job.id
 
     def _block(self, exc: FloradropError) -> None:
         kind = (
@@ -1044,11 +1015,14 @@ class Engine:
         file_failed(job, folder, self.journal, failure)
         self._forget(job_id)
 
-    def _forget(self, job_id: int) -> None:
-        """A finished job's retry and progress state goes (a daemon runs for weeks)."""
+    def _forget(self, job_id: int, *, keep_progress: bool = False) -> None:
+        """A job that moved on loses its retry state and last error (a daemon runs for weeks)."""
         self._attempts.pop(job_id, None)
         self._not_before.pop(job_id, None)
-        self.live.progress.pop(job_id, None)
+        if self.live.last_error_job == job_id:
+            self.live.last_error = self.live.last_error_job = None
+        if not keep_progress:
+            self.live.progress.pop(job_id, None)
 
     def _rule(self, job: Job) -> tuple[FolderConfig, Rule, Technique]:
         folder = self.folders[job.folder]

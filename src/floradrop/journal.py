@@ -30,7 +30,7 @@ from floradrop import budget
 from floradrop.errors import FatalError
 from floradrop.status import ACTIVE_STATES, JobState
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -81,6 +81,23 @@ CREATE TABLE IF NOT EXISTS fixed_assets (
     PRIMARY KEY (path, content_hash, workspace_id)
 );
 """
+
+# Schema migrations: version -> the statements that bring version - 1 up to it. Applied in
+# order, each in one transaction with its version bump, on opening an older journal.
+_MIGRATIONS: dict[int, str] = {
+    # The dashboard's history and spend (floradrop.history): newest first within a folder,
+    # a technique or a state; by date; spend per day, folder and technique from the index alone;
+    # the jobs per folder and state (the status snapshot's counts) from the index alone.
+    2: """
+    CREATE INDEX IF NOT EXISTS jobs_folder ON jobs(folder);
+    CREATE INDEX IF NOT EXISTS jobs_folder_state ON jobs(folder, state);
+    CREATE INDEX IF NOT EXISTS jobs_folder_finished ON jobs(folder, finished_at);
+    CREATE INDEX IF NOT EXISTS jobs_technique ON jobs(technique);
+    CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_at);
+    CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(state, finished_at);
+    CREATE INDEX IF NOT EXISTS jobs_spend ON jobs(day, folder, technique, cost);
+    """,
+}
 
 _JSON_FIELDS = frozenset({"assets", "inputs", "outputs"})
 
@@ -163,6 +180,7 @@ class Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.RLock()
+        self._paused_folders: frozenset[str] | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             if not path.exists():  # private from the start: SQLite gives its WAL files this mode
@@ -183,12 +201,35 @@ class Journal:
             for name, kind in _ADDED_COLUMNS.items():
                 if name not in present:
                     self._db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
+            # A journal without a version is version 1 (the tables above); migrate from there.
             self._db.execute(
-                "INSERT OR IGNORE INTO settings(key, value) VALUES ('schema_version', ?)",
-                (str(SCHEMA_VERSION),),
+                "INSERT OR IGNORE INTO settings(key, value) VALUES ('schema_version', '1')"
             )
+            self._migrate()
         if path.exists():
             path.chmod(0o600)
+
+    def _migrate(self) -> None:
+        version = int(self.get_setting("schema_version", "1") or 1)
+        if version > SCHEMA_VERSION:
+            raise FatalError(
+                f"the journal {self.path} was written by a newer floradrop "
+                f"(schema {version}, this one knows {SCHEMA_VERSION}).",
+                hint="upgrade floradrop, or point [daemon] state_dir at another folder",
+            )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            with self._tx() as db:
+                for statement in _MIGRATIONS[target].split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(
+                    "UPDATE settings SET value = ? WHERE key = 'schema_version'", (str(target),)
+                )
+
+    def select(self, query: str, args: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        """A read-only query (``floradrop.history`` builds its searches with this)."""
+        with self._lock:
+            return self._db.execute(query, tuple(args)).fetchall()
 
     def close(self) -> None:
         with self._lock:
@@ -272,10 +313,15 @@ class Journal:
         limit: int | None = None,
         newest_first: bool = False,
         created_since: float | None = None,
+        skip_folders: Iterable[str] = (),
     ) -> list[Job]:
         query = "SELECT * FROM jobs"
         where: list[str] = []
         args: list[Any] = []
+        skipped = list(skip_folders)
+        if skipped:
+            where.append(f"folder NOT IN ({', '.join('?' for _ in skipped)})")
+            args.extend(skipped)
         if states is not None:
             state_list = [s.value for s in states]
             where.append(f"state IN ({', '.join('?' for _ in state_list)})")
@@ -294,6 +340,10 @@ class Journal:
         with self._lock:
             rows = self._db.execute(query, args).fetchall()
         return [Job._from_row(r) for r in rows]
+
+    def startable(self, limit: int) -> list[Job]:
+        """Waiting jobs, oldest first, except in folders paused on their own."""
+        return self.jobs([JobState.WAITING], limit=limit, skip_folders=self.paused_folders)
 
     def find_by_key(self, job_key: str) -> list[Job]:
         with self._lock:
@@ -449,6 +499,25 @@ class Journal:
 
     def set_paused(self, paused: bool) -> None:
         self.set_setting("paused", "1" if paused else "0")
+
+    @property
+    def paused_folders(self) -> frozenset[str]:
+        """Watched folders paused on their own (the dashboard's "Pause folder"): their
+        waiting jobs are not started. Kept in memory too: the scheduler asks every round."""
+        if self._paused_folders is None:
+            self._paused_folders = frozenset(
+                json.loads(self.get_setting("paused_folders", "[]") or "[]")
+            )
+        return self._paused_folders
+
+    def set_folder_paused(self, folder: str, paused: bool) -> None:
+        folders = set(self.paused_folders)
+        if paused:
+            folders.add(folder)
+        else:
+            folders.discard(folder)
+        self.set_setting("paused_folders", json.dumps(sorted(folders)))
+        self._paused_folders = frozenset(folders)
 
     # -- deliberate re-runs (`floradrop retry`) ---------------------------------------------
 

@@ -54,6 +54,10 @@ class Actions:
     def reload_config(self) -> None:
         self.calls.append(("reload_config", None))
 
+    def acknowledge(self) -> None:
+        self.calls.append(("acknowledge", None))
+        self.set(dataclasses.replace(self.current(), attention=None, last_error=None))
+
     def quit(self) -> None:
         self.calls.append(("quit", None))
 
@@ -135,6 +139,17 @@ def test_menu_choices_call_the_daemon(app_and_actions: tuple[TrayApp, Actions]) 
         ("reload_config", None),
         ("start_at_login", True),
     ]
+
+
+def test_acknowledge_clears_the_attention(busy: Snapshot) -> None:
+    failed = dataclasses.replace(
+        busy, attention=Attention(AttentionKind.FAILED_JOB, "1 file(s) failed")
+    )
+    actions = Actions(failed)
+    app = TrayApp(actions.current, actions, config_file=None, log_file=None)
+    choose(app, "Acknowledge")
+    assert actions.calls == [("acknowledge", None)]
+    assert actions.current().attention is None
 
 
 def test_start_at_login_errors_are_reported_not_raised(

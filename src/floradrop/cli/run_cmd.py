@@ -90,6 +90,7 @@ def _run_locked(args: argparse.Namespace, config: Config, lock: Any, log_file: P
     from floradrop.errors import FloradropError
     from floradrop.flora.errors import NetworkError
     from floradrop.instance import new_info
+    from floradrop.ui.daemon import start_dashboard
 
     stop = threading.Event()  # set by a signal, the tray's Quit or `floradrop stop`
 
@@ -123,25 +124,29 @@ def _run_locked(args: argparse.Namespace, config: Config, lock: Any, log_file: P
     def handle(request: dict[str, Any]) -> dict[str, Any]:
         command = request.get("command")
         try:
-            if command == "status":
+            if command == control.STATUS:
                 return {"ok": True, "snapshot": engine.snapshot().to_json()}
-            if command == "pause":
+            if command in (control.PAUSE, control.RESUME) and request.get("folder"):  # one
+                engine.journal.set_folder_paused(str(request["folder"]), command == control.PAUSE)
+            elif command == control.PAUSE:
                 engine.pause()
-            elif command == "resume":
+            elif command == control.RESUME:
                 engine.resume()
-            elif command == "reload":
+            elif command == control.RELOAD:
                 engine.apply_config(load(args))
-            elif command == "retry":
+            elif command == control.RETRY:
                 return {"ok": True, "message": engine.retry(Path(request["path"]))}
-            elif command in ("approve", "cancel"):  # targets: job ids, file or folder paths
+            elif command in (control.APPROVE, control.CANCEL):
                 answer = engine.answer(command, [str(t) for t in request.get("targets", [])])
                 return {"ok": True, "count": answer.jobs, "message": answer.message}
-            elif command == "quit":
+            elif command == control.ACKNOWLEDGE:
+                engine.acknowledge()
+            elif command == control.QUIT:
                 stop.set()
             else:
-                return {"ok": False, "error": f"unknown command {command!r}"}
+                return {"ok": False, "error": f"unknown command {command!r}", "exit": 2}
         except FloradropError as exc:
-            return {"ok": False, "error": exc.describe()}
+            return {"ok": False, "error": exc.describe(), "exit": int(exc.exit_code)}
         return {"ok": True}
 
     tray = None if args.once else _make_tray(args, config, engine, stop)
@@ -151,6 +156,7 @@ def _run_locked(args: argparse.Namespace, config: Config, lock: Any, log_file: P
     tray_label = "headless" if tray is None else f"tray ({tray.backend})"
     _install_signal_handlers(stop, tray)
     lock.publish(new_info(config.source, address, tray_label))  # "up": status and pause work
+    dashboard = start_dashboard(config, engine, handle)  # [ui]: the local web dashboard
 
     started = time.time()
     engine.start()
@@ -167,6 +173,8 @@ def _run_locked(args: argparse.Namespace, config: Config, lock: Any, log_file: P
     finally:
         sd_notify("STOPPING=1")
         logger.info("stopping ...")
+        if dashboard is not None:
+            dashboard.stop()
         server.stop()
         engine.stop()
         engine.client.close()
@@ -221,9 +229,17 @@ def _make_tray(
         def reload_config(self) -> None:
             engine.apply_config(load(args))
 
+        def acknowledge(self) -> None:
+            engine.acknowledge()
+
         def quit(self) -> None:
             stop.set()
             tray_app.stop()
+
+        def open_dashboard(self) -> None:
+            from floradrop.ui.launch import open_dashboard
+
+            open_dashboard(config.daemon.state_dir)
 
         def set_start_at_login(self, enabled: bool) -> None:
             from floradrop.service import backend_for
@@ -247,6 +263,7 @@ def _make_tray(
         notifications=config.daemon.notifications,
         config_file=config.source,
         log_file=engine.log_file,
+        dashboard=config.ui.enabled,
     )
 
     def watch_stop() -> None:

@@ -104,6 +104,18 @@ class DaemonSettings(BaseModel):
         return value.strip().upper() if isinstance(value, str) else value
 
 
+DEFAULT_UI_PORT: Final = 8737
+
+
+class UiSettings(BaseModel):
+    """``[ui]``: the local dashboard the running daemon serves on 127.0.0.1."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = True
+    port: int = Field(default=DEFAULT_UI_PORT, ge=0, le=65535)  # 0: any free port
+
+
 class _SdkBaseUrl(PydanticBaseSettingsSource):
     """``FLORA_BASE_URL``, the official SDKs' variable, for ``flora.base_url``."""
 
@@ -134,6 +146,7 @@ class Config(BaseSettings):
 
     flora: FloraSettings = Field(default_factory=FloraSettings)
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
+    ui: UiSettings = Field(default_factory=UiSettings)
     folders: tuple[FolderConfig, ...] = ()
 
     _source: Path | None = PrivateAttr(default=None)
