@@ -24,7 +24,7 @@ from floradrop.files import sha256_file
 from floradrop.flora.client import FloraClient
 from floradrop.flora.models import TEXT, Asset, IOSpec, RunInput, Technique
 from floradrop.journal import Job, Journal
-from floradrop.pipeline import decide
+from floradrop.pipeline import verdict
 from floradrop.pipeline.precheck import check_upload
 from floradrop.status import JobState
 
@@ -163,7 +163,7 @@ def build_inputs(
 ) -> tuple[list[RunInput], Job]:
     """The run inputs for ``job`` (uploading what needs uploading); returns the updated job."""
     source = Path(job.source_path)
-    plan = decide.plan_inputs(technique, rule, decide.media_type(source))
+    plan = verdict.before_upload(source, rule, technique)  # the dry run decides alike
     for bound in plan.inputs:  # a sidecar that is a link fails the job before any upload
         if bound.binding.kind == "sidecar":
             _not_a_link(sidecar_path(source, bound.binding), source)
