@@ -238,6 +238,12 @@ def _make_tray(
             stop.set()
             tray_app.stop()
 
+        def approve(self, folder: str) -> None:  # the big-drop question's Start
+            engine.answer("approve", [folder])
+
+        def cancel(self, folder: str) -> None:  # ... and its Cancel
+            engine.answer("cancel", [folder])
+
         def open_dashboard(self) -> None:
             from floradrop.ui.launch import open_dashboard
 
