@@ -1126,7 +1126,7 @@ class Engine:
                 assert self._fetches is not None
                 self._fetches.submit(self._guarded, job.id, lambda j: self._fetch_task(j, run))
             return
-        if cost:
+        if cost is not None:  # 0 too: the report and `retry` then say nothing was charged
             job = self.journal.transition(job.id, JobState.RUNNING, cost=cost, day=today())
         if run.status == "completed":
             failure = Failure(

@@ -144,7 +144,9 @@ def build_inputs(
 ) -> tuple[list[RunInput], Job]:
     """The run inputs for ``job`` (uploading what needs uploading); returns the updated job."""
     source = Path(job.source_path)
-    plan = decide.plan_inputs(technique, rule, decide.media_type(source))
+    written = any(rule is r for r in folder.rules)  # else the folder's own technique
+    where = None if written else f"folder {folder.name!r}"
+    plan = decide.plan_inputs(technique, rule, decide.media_type(source), where=where)
     for bound in plan.inputs:  # a sidecar that is a link fails the job before any upload
         if bound.binding.kind == "sidecar":
             _not_a_link(sidecar_path(source, bound.binding), source)
