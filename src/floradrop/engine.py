@@ -30,6 +30,7 @@ from pathlib import Path, PurePath
 
 from loguru import logger
 
+from floradrop import money
 from floradrop.acknowledge import acknowledge, acknowledged_at
 from floradrop.advice import run_failure_hint
 from floradrop.config import Config, FolderConfig, Rule
@@ -183,6 +184,7 @@ def build_snapshot(
     midnight = start_of_today()
     failed_today = journal.finished_since(midnight, JobState.FAILED)
     held = total([JobState.HELD])
+    spending, questions, budget_held = money.status(config, journal)
     attention = live.blocked
     if attention is None and live.offline:
         attention = Attention(
@@ -199,10 +201,12 @@ def build_snapshot(
         )
     if attention is None and live.config_problem:
         attention = Attention(AttentionKind.CONFIG, live.config_problem, "fix the config file")
-    if attention is None and held:
+    if attention is None and questions:
+        attention = money.question_attention(questions)
+    if attention is None and budget_held:
         attention = Attention(
             AttentionKind.BUDGET,
-            f"{held} file(s) wait for budget.",
+            f"{budget_held} file(s) wait for budget.",
             "raise daily_budget_usd / budget_usd in the config, or wait until tomorrow",
         )
     recent_failures = tuple(
@@ -237,6 +241,8 @@ def build_snapshot(
         done_today=journal.finished_since(midnight, JobState.DONE),
         failed_today=failed_today,
         spend_today_usd=journal.spend(today()),
+        money=spending,
+        questions=questions,
         offline=live.offline,
         attention=attention,
         recent_results=tuple(results[:10]),
@@ -522,6 +528,13 @@ class Engine:
         self.request_rescan()
         return message
 
+    def answer(self, verb: str, targets: list[str]) -> money.Answer:
+        """``approve`` or ``cancel`` held jobs (tray, CLI, dashboard); wakes the scheduler."""
+        act = money.approve if verb == "approve" else money.cancel
+        answer = act(self.journal, self.config, targets)
+        self._changed()
+        return answer
+
     def acknowledge(self) -> None:
         """Past failures and the last error need no more attention (``floradrop ack``)."""
         acknowledge(self.journal)
@@ -787,7 +800,11 @@ class Engine:
         if self._paused or self.live.offline or self.live.blocked is not None:
             return
         if count(JobState.HELD):
-            self._release_holds()
+            money.release_holds(self.journal, self.config, self._cost_of)
+        if counts.get(JobState.WAITING.value):
+            incoming = self._ready.qsize() + len(self._deferred)
+            incoming += self._intake.pending if self._intake is not None else 0
+            money.review(self.journal, self.config, self._cost_of, incoming=incoming)
         # Up to twice the upload workers are handed jobs, so a worker that finishes starts the
         # next one at once; the pool's size still bounds the uploads under way.
         queued = len(self._queued)
@@ -798,14 +815,14 @@ class Engine:
             free = min(free, 1 - uploading - count(JobState.SUBMITTING))
         if free <= 0 or not counts.get(JobState.WAITING.value):
             return
-        for job in self.journal.jobs([JobState.WAITING], limit=free + len(self._not_before) + 8):
+        for job in self.journal.startable(limit=free + len(self._not_before) + 8):
             if free <= 0:
                 break
-            if self._over_budget(job):
-                self.journal.transition(
-                    job.id, JobState.WAITING, JobState.HELD, note="waiting for budget"
-                )
-                logger.bind(job=job.id).warning("{} waits for budget", job.name)
+            if job.approval is None:
+                continue  # the big-drop guard waits for the rest of its burst
+            hold = money.budget_hold(self.journal, self.config, job, self._cost_of(job))
+            if hold is not None:
+                money.hold(self.journal, job, hold)
                 self._changed()
                 continue
             if not self._claim(job, now):
@@ -835,32 +852,6 @@ class Engine:
         if technique is not None:
             return technique.run_cost
         return job.run_cost or 0.0
-
-    def _over_budget(self, job: Job) -> bool:
-        cost = self._cost_of(job)
-        day = today()
-        daily = self.config.daemon.daily_budget_usd
-        if (
-            daily is not None
-            and self.journal.spend(day) + self.journal.committed() + cost > daily + 1e-9
-        ):
-            return True
-        folder = self.folders.get(job.folder)
-        if folder is not None and folder.budget_usd is not None:
-            spent = self.journal.spend(day, job.folder) + self.journal.committed(job.folder)
-            if spent + cost > folder.budget_usd + 1e-9:
-                return True
-        return False
-
-    def _release_holds(self) -> None:
-        for job in self.journal.jobs([JobState.HELD], limit=50):
-            if not self._over_budget(job):
-                with contextlib.suppress(StaleTransition):
-                    self.journal.transition(job.id, JobState.HELD, JobState.WAITING, note=None)
-                    logger.bind(job=job.id).info("{}: budget available again", job.name)
-                    self._changed()
-            else:
-                break
 
     # -- tasks (run on the worker pools) -------------------------------------------------------
 
@@ -1051,7 +1042,10 @@ class Engine:
         self._queued.discard(job.id)
         if self._paused or self._stop.is_set() or self.live.blocked or self.live.offline:
             return  # paused (or blocked) while queued: stays waiting
-        job = self.journal.transition(job.id, JobState.WAITING, JobState.UPLOADING)
+        started = money.start(self.journal, self.config, job, self._cost_of(job))
+        if started is None:
+            return  # held: it would pass a budget
+        job = started
         folder, rule, technique = self._rule(job)
         assert self._submitter is not None
         ctx = UploadContext(self.client, self.journal, self.workspace_id)

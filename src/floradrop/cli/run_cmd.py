@@ -103,6 +103,7 @@ def _run_locked(args: argparse.Namespace, config: Config, lock: Any, log_file: P
     from floradrop.errors import FloradropError
     from floradrop.flora.errors import NetworkError
     from floradrop.instance import new_info
+    from floradrop.ui.daemon import start_dashboard
 
     stop = threading.Event()  # set by a signal, the tray's Quit or `floradrop stop`
 
@@ -138,7 +139,9 @@ def _run_locked(args: argparse.Namespace, config: Config, lock: Any, log_file: P
         try:
             if command == control.STATUS:
                 return {"ok": True, "snapshot": engine.snapshot().to_json()}
-            if command == control.PAUSE:
+            if command in (control.PAUSE, control.RESUME) and request.get("folder"):  # one
+                engine.journal.set_folder_paused(str(request["folder"]), command == control.PAUSE)
+            elif command == control.PAUSE:
                 engine.pause()
             elif command == control.RESUME:
                 engine.resume()
@@ -146,6 +149,9 @@ def _run_locked(args: argparse.Namespace, config: Config, lock: Any, log_file: P
                 engine.apply_config(load(args))
             elif command == control.RETRY:
                 return {"ok": True, "message": engine.retry(Path(request["path"]))}
+            elif command in (control.APPROVE, control.CANCEL):
+                answer = engine.answer(command, [str(t) for t in request.get("targets", [])])
+                return {"ok": True, "count": answer.jobs, "message": answer.message}
             elif command == control.ACKNOWLEDGE:
                 engine.acknowledge()
             elif command == control.QUIT:
@@ -163,6 +169,7 @@ def _run_locked(args: argparse.Namespace, config: Config, lock: Any, log_file: P
     tray_label = "headless" if tray is None else f"tray ({tray.backend})"
     _install_signal_handlers(stop, tray)
     lock.publish(new_info(config.source, address, tray_label))  # "up": status and pause work
+    dashboard = start_dashboard(config, engine, handle)  # [ui]: the local web dashboard
 
     started = time.time()
     engine.start()
@@ -183,6 +190,8 @@ def _run_locked(args: argparse.Namespace, config: Config, lock: Any, log_file: P
     finally:
         sd_notify("STOPPING=1")
         logger.info("stopping ...")
+        if dashboard is not None:
+            dashboard.stop()
         server.stop()
         engine.stop()
         engine.client.close()
@@ -244,6 +253,11 @@ def _make_tray(
             stop.set()
             tray_app.stop()
 
+        def open_dashboard(self) -> None:
+            from floradrop.ui.launch import open_dashboard
+
+            open_dashboard(config.daemon.state_dir)
+
         def set_start_at_login(self, enabled: bool) -> None:
             from floradrop.service import backend_for
 
@@ -266,6 +280,7 @@ def _make_tray(
         notifications=config.daemon.notifications,
         config_file=config.source,
         log_file=engine.log_file,
+        dashboard=config.ui.enabled,
     )
 
     def watch_stop() -> None:

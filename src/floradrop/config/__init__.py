@@ -17,7 +17,7 @@ from floradrop.config.bindings import Binding, BindingKind
 from floradrop.config.folders import FolderConfig, Rule
 from floradrop.config.loader import ConfigWatcher, config_path, load_config, parse_config
 from floradrop.config.problems import InvalidConfigError, Problem
-from floradrop.config.settings import Config, DaemonSettings, FloraSettings
+from floradrop.config.settings import Config, DaemonSettings, FloraSettings, UiSettings
 from floradrop.errors import ConfigError
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "InvalidConfigError",
     "Problem",
     "Rule",
+    "UiSettings",
     "config_path",
     "load_config",
     "parse_config",

@@ -153,6 +153,9 @@ class DemoActions:
     def quit(self) -> None:
         self._log("quit")
 
+    def open_dashboard(self) -> None:
+        self._log("open_dashboard")
+
     def set_start_at_login(self, enabled: bool) -> None:
         self.service_installed = enabled
         self._log("start_at_login", enabled=enabled)

@@ -23,6 +23,7 @@ class Action(enum.StrEnum):
     PAUSE = "pause"
     RESUME = "resume"
     OPEN = "open"  # open ``MenuEntry.path`` with the platform's opener
+    OPEN_DASHBOARD = "open_dashboard"  # the local web dashboard, in the browser
     RELOAD_CONFIG = "reload_config"
     ACKNOWLEDGE = "acknowledge"  # past failures and the last error need no more attention
     START_AT_LOGIN = "start_at_login"  # toggles: enable when unchecked, disable when checked
@@ -151,8 +152,10 @@ def acknowledgeable(snapshot: Snapshot) -> bool:
     return failed or snapshot.last_error is not None
 
 
-def menu_model(snapshot: Snapshot, *, has_menu: bool = True) -> tuple[MenuEntry, ...]:
-    """The tray menu for ``snapshot``.
+def menu_model(
+    snapshot: Snapshot, *, has_menu: bool = True, dashboard: bool = False
+) -> tuple[MenuEntry, ...]:
+    """The tray menu for ``snapshot`` (with "Open dashboard" when ``dashboard``).
 
     With ``has_menu=False`` (a backend that shows no menu, such as pystray's xorg) only the
     action a click on the icon may run is returned: opening the log, where the status is.
@@ -173,6 +176,8 @@ def menu_model(snapshot: Snapshot, *, has_menu: bool = True) -> tuple[MenuEntry,
     )
     if acknowledgeable(snapshot):
         entries.append(MenuEntry("Acknowledge", Action.ACKNOWLEDGE))
+    if dashboard:
+        entries.append(MenuEntry("Open dashboard", Action.OPEN_DASHBOARD))
     entries.append(SEPARATOR)
     if snapshot.folders:
         entries.extend(_folder_entry(folder) for folder in snapshot.folders)
