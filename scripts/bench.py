@@ -476,8 +476,8 @@ class AccessLog:
             text = handle.read().decode(errors="replace")
         kinds: Counter[str] = Counter()
         # (lines printed by several threads at once may run together: match requests, not lines)
-        for method, path in re.findall(r"\b(GET|POST|PUT) (/\S*) (?:\d{3}|dropped)", text):
-            path = re.sub(r"/(run|asset|ws|tech|prj)_[A-Za-z0-9]+", r"/{\1}", path)
+        for method, raw in re.findall(r"\b(GET|POST|PUT) (/\S*) (?:\d{3}|dropped)", text):
+            path = re.sub(r"/(run|asset|ws|tech|prj)_[A-Za-z0-9]+", r"/{\1}", raw)
             if "/_media/" in path:
                 path = "/_media/..."
             kinds[f"{method} {path.split('?')[0].replace('/api/v1', '')}"] += 1

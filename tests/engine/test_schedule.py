@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import defaultdict
 
@@ -52,7 +53,7 @@ def test_no_run_is_polled_twice_within_two_seconds(interval: float) -> None:
     polls = drive(schedule, clock, 1030.0)
     assert len(polls) == 8
     for times in polls.values():
-        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
         assert len(times) >= 5
         assert min(gaps) >= MIN_POLL_INTERVAL - 1e-9
         assert max(gaps) <= max(MIN_POLL_INTERVAL, interval) + schedule.gather + 0.011
