@@ -476,7 +476,7 @@ class AccessLog:
             text = handle.read().decode(errors="replace")
         kinds: Counter[str] = Counter()
         # (lines printed by several threads at once may run together: match requests, not lines)
-        for method, raw in re.findall(r"\b(GET|POST|PUT) (/\S*) (?:\d{3}|dropped)", text):
+        for method, raw in re.findall(r"(GET|POST|PUT) (/\S*) (?:\d{3}|dropped)", text):
             path = re.sub(r"/(run|asset|ws|tech|prj)_[A-Za-z0-9]+", r"/{\1}", raw)
             if "/_media/" in path:
                 path = "/_media/..."
@@ -513,12 +513,17 @@ def round_trips(base_url: str, key: str, image: Path) -> dict[str, float]:
 
 
 def case_sdk(root: Path, quick: bool) -> dict[str, Any]:
-    """The same images through ``floradrop run --once`` and an SDK script, interleaved."""
+    """The same images through ``floradrop run --once`` and an SDK script, interleaved.
+
+    Both against one emulator per case, 8 runs and 8 uploads in flight, a 2 s poll; the SDK
+    (SDK_PACKAGE) is installed with npm into ~/.cache/floradrop-bench. ``FLORADROP_BENCH_SRC=
+    /path/to/other/src`` runs another floradrop tree (e.g. an older commit) for comparison;
+    ``FLORADROP_BENCH_PAIRS=N``: N runs of each (default 3, 1 with --quick)."""
     import math
 
     sdk = sdk_dir()
     script = ROOT / "scripts" / "sdk_baseline.mjs"
-    pairs = 1 if quick else 3
+    pairs = int(os.environ.get("FLORADROP_BENCH_PAIRS") or (1 if quick else 3))
     out: dict[str, Any] = {}
     cases = (
         ("120 images, runs that finish at once", 40 if quick else 120, 0.0, 0.0),
@@ -544,6 +549,8 @@ def case_sdk(root: Path, quick: bool) -> dict[str, Any]:
             rtt = round_trips(emu.base_url, emu.key, sample)
             bound = math.ceil(n / 8) * (run_seconds + sum(rtt.values()))
             env = dict(os.environ, FLORA_API_KEY=emu.key, FLORA_BASE_URL=emu.base_url)
+            if os.environ.get("FLORADROP_BENCH_SRC"):  # e.g. main's src/, for "before" figures
+                env["PYTHONPATH"] = os.environ["FLORADROP_BENCH_SRC"]
             times: dict[str, list[float]] = {"floradrop": [], "sdk": []}
             requests: dict[str, Counter[str]] = {}
             for trial in range(2 * pairs):
@@ -596,6 +603,7 @@ def case_sdk(root: Path, quick: bool) -> dict[str, Any]:
             fd, sd = statistics.median(times["floradrop"]), statistics.median(times["sdk"])
             out[label] = {
                 "files": n,
+                "floradrop_src": os.environ.get("FLORADROP_BENCH_SRC") or "this tree",
                 "floradrop_s": [round(t, 2) for t in times["floradrop"]],
                 "sdk_s": [round(t, 2) for t in times["sdk"]],
                 "ratio_of_medians": round(fd / sd, 3),

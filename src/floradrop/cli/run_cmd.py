@@ -261,8 +261,9 @@ def _wait_once(engine: Engine, stop: threading.Event, started: float) -> int:
     from floradrop.status import JobState
 
     stable = 0
+    worked = False  # once jobs were seen, the start-up scan is over: look more often
     last_line, next_line = "", time.monotonic() + 5
-    while not stop.wait(0.2):
+    while not stop.wait(0.05 if worked else 0.2):
         if time.monotonic() >= next_line:  # progress, for long batches
             next_line = time.monotonic() + 5
             line = engine.snapshot().summary()
@@ -274,7 +275,7 @@ def _wait_once(engine: Engine, stop: threading.Event, started: float) -> int:
             if stable >= 3:  # idle across consecutive checks: intake has nothing in flight either
                 break
         else:
-            stable = 0
+            stable, worked = 0, True
     snapshot = engine.snapshot()
     counts: dict[str, int] = {}
     for job in engine.journal.jobs():  # this run's jobs: finished since start, or unfinished

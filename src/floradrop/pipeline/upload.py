@@ -158,6 +158,8 @@ def build_inputs(
             continue
         recorded = job.assets.get(spec.id)
         if recorded:
+            if binding.kind not in ("path", "sidecar"):
+                _check_unchanged(job)  # uploaded ahead: still the file that was uploaded?
             inputs.append(RunInput(spec.id, spec.type, recorded["url"]))
             continue
         if binding.kind == "path":
