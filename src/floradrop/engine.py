@@ -43,6 +43,7 @@ from floradrop.flora.errors import (
     ValidationError,
 )
 from floradrop.flora.models import Run, Technique
+from floradrop.hosting import Hosting
 from floradrop.journal import Job, Journal, StaleTransition, start_of_today, today
 from floradrop.pipeline import decide
 from floradrop.pipeline.admit import Outcome, admit
@@ -306,6 +307,7 @@ class Engine:
         self.techniques: dict[str, Technique] = {}
         self.connected = False
         self.service_installed: bool | None = None
+        self.hosting = Hosting(config.daemon.state_dir, lambda: self.config.hosting)
 
         self._paused = self.journal.paused
         self._stop = threading.Event()
@@ -365,7 +367,9 @@ class Engine:
                 )
             self.workspace_id = workspaces[0].workspace_id
         self.techniques = self._load_techniques(self.config)
-        self._submitter = Submitter(self.client, self.journal, self.workspace_id)
+        self._submitter = Submitter(
+            self.client, self.journal, self.workspace_id, sign=self.hosting.sign_inputs
+        )
         self._poller = Poller(self.client, self.workspace_id)
         self.connected = True
         self.live.offline = False
@@ -1080,7 +1084,7 @@ class Engine:
         job = self.journal.transition(job.id, JobState.WAITING, JobState.UPLOADING)
         folder, rule, technique = self._rule(job)
         assert self._submitter is not None
-        ctx = UploadContext(self.client, self.journal, self.workspace_id)
+        ctx = UploadContext(self.client, self.journal, self.workspace_id, self.hosting)
         inputs, job = build_inputs(job, folder, rule, technique, ctx, should_stop=self._stop.is_set)
         if self._paused or self._stop.is_set():
             self.journal.transition(job.id, JobState.UPLOADING, JobState.WAITING)

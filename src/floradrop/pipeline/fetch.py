@@ -156,16 +156,22 @@ def fetch_outputs(job: Job, run: Run, ctx: FetchContext) -> Job:
     return job
 
 
+def _media_input(job: Job, item: dict[str, str]) -> dict[str, str | None]:
+    """Where a media input came from: a FLORA asset, a hosted object, or a URL (a dropped
+    link or a fixed input). Hosted links are stored unsigned, so nothing secret is shown."""
+    recorded = job.assets.get(item["id"]) or {}
+    if recorded.get("hosted"):
+        return {"hosted_object": recorded["hosted"], "url": item["value"]}
+    if recorded.get("asset_id"):
+        return {"asset_id": recorded["asset_id"]}
+    return {"asset_id": None, "url": item["value"]}
+
+
 def provenance(job: Job, run: Run, output: RunOutput, record: dict[str, Any]) -> str:
     """The ``{output}.json`` sidecar: where this output came from."""
-    media_inputs = {k: v.get("asset_id") for k, v in job.assets.items()}
     inputs = [
         {"id": i["id"], "type": i["type"]}
-        | (
-            {"value": i["value"]}
-            if i["type"] == "text"
-            else {"asset_id": media_inputs.get(i["id"])}
-        )
+        | ({"value": i["value"]} if i["type"] == "text" else _media_input(job, i))
         for i in job.inputs
     ]
     document = {
