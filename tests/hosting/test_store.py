@@ -15,11 +15,11 @@ from loguru import logger
 from floradrop.config.hosting import HostingSettings
 from floradrop.flora.models import RunInput
 from floradrop.hosting import Hosting, StorageError, open_store
-from floradrop.hosting.store import PART_SIZE, MULTIPART_THRESHOLD
+from floradrop.hosting.store import MULTIPART_THRESHOLD, PART_SIZE
 from floradrop.logs import redact
 from floradrop.pipeline.upload import Interrupted
 
-from .conftest import ACCESS_KEY, SECRET_KEY, S3, big_file
+from .conftest import ACCESS_KEY, S3, SECRET_KEY, big_file
 
 
 def settings(s3: S3, **extra: object) -> HostingSettings:
