@@ -206,6 +206,8 @@ def build_snapshot(
             technique=", ".join(dict.fromkeys(r.technique for r in f.effective_rules())),
             counts=dict(counts.get(str(f.path), {})),
             progress=tuple(progress_by_folder.get(str(f.path), ())),
+            transfer=f.transfer,
+            links=f.links,
         )
         for f in config.folders
     )
