@@ -10,6 +10,8 @@ import json
 import os
 import plistlib
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -55,7 +57,7 @@ def test_every_dropped_file_is_one_object_and_one_run_on_its_link(
     host = 'transfer = "host"\n'
     folders = folder_toml(tmp_path, "cams", "cctv-cam", host) + s3.toml("url_ttl_hours = 2")
     emu.start()
-    _config, d = setup(tmp_path, emu, folders)
+    config, d = setup(tmp_path, emu, folders)
     (tmp_path / "cams").mkdir()
     pictures = {f"cam {n}.png": png_bytes(300 + n) for n in range(4)}
     pictures["copy of cam 0.png"] = pictures["cam 0.png"]  # same bytes: skipped as duplicate
@@ -65,6 +67,22 @@ def test_every_dropped_file_is_one_object_and_one_run_on_its_link(
             drop(tmp_path / "cams", name, data)
         wait_for(lambda: d.states() == {"done": 4, "duplicate": 1}, 120, f"jobs ({d.states()})")
         status = d.status()
+        check = d.cli("check")
+        assert check.returncode == 0, check.stdout + check.stderr
+        assert "is reachable and writable, and a presigned link" in check.stdout
+        bad = tmp_path / "bad.toml"
+        bad.write_text(config.read_text().replace(s3.bucket, "no-such-bucket"))
+        refused = subprocess.run(
+            [sys.executable, "-m", "floradrop", "check", "--config", str(bad)],
+            env=d.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert refused.returncode == 5 and "no-such-bucket" in refused.stderr, refused
+        human = d.cli("status").stdout
+        assert "files hosted in [hosting]" in human
         assert d.stop() == 0, d.tail()
     expected = {f"floradrop/{sha(data)}.png" for data in pictures.values()}
     assert set(s3.keys()) == expected and len(expected) == 4

@@ -1,4 +1,5 @@
-"""``floradrop check``: validate the config, reach the API, check each rule against its technique.
+"""``floradrop check``: validate the config, reach the API, check each rule against its technique,
+and (with ``[hosting]``) that the bucket is reachable, writable and its links fetchable.
 
 Changes nothing. Exit 0 when everything would work, 3 for a config problem, 4 for a key
 problem, 5 when the API cannot be reached.
@@ -65,5 +66,9 @@ def run(args: argparse.Namespace) -> int:
             hint=f"fix the folders and rules in {config.source} ('floradrop techniques show "
             "SLUG' lists a technique's inputs)",
         )
+    if config.hosting is not None:
+        from floradrop.hosting.check import check_hosting
+
+        print("\n".join(check_hosting(config)))
     print("check passed")
     return 0
