@@ -10,12 +10,13 @@ from __future__ import annotations
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from floradrop.config.problems import invalid
 
 LOOPBACK_HOSTS: Final = frozenset({"localhost", "127.0.0.1", "::1"})
 MAX_TTL_HOURS: Final = 168  # SigV4 presigned URLs live at most 7 days
+_CREDENTIAL_WORDS: Final = ("secret", "access_key", "password", "token", "credential")
 
 
 class HostingSettings(BaseModel):
@@ -35,6 +36,21 @@ class HostingSettings(BaseModel):
     """Delete hosted objects this many days after floradrop uploaded them (None: keep)."""
     profile: str | None = None
     """AWS profile name in ``~/.aws/credentials`` (default: ``AWS_PROFILE``, else ``default``)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_credentials(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in data:
+                if any(word in str(key).lower() for word in _CREDENTIAL_WORDS):
+                    raise invalid(
+                        "credentials are never read from the config file",
+                        fix="remove it; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, use "
+                        "an AWS profile ([hosting] profile), or the OS keyring (README: "
+                        "Hosting in your own storage)",
+                        at=(str(key),),
+                    )
+        return data
 
     @field_validator("endpoint", mode="before")
     @classmethod
