@@ -11,11 +11,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
@@ -71,14 +72,37 @@ class _InterceptHandler(logging.Handler):
         logger.opt(depth=6, exception=record.exc_info).log(level, record.getMessage())
 
 
+def use_color(stream: Any) -> bool:
+    """Colour on a terminal, unless ``NO_COLOR`` is set (https://no-color.org)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
 def setup_logging(
-    *, log_dir: Path | None, level: str = "INFO", foreground: bool = True
+    *,
+    log_dir: Path | None,
+    level: str = "INFO",
+    foreground: bool = True,
+    stderr_level: str | None = None,
+    stderr: Any = None,
 ) -> Path | None:
-    """Configure logging for a command; returns the log file (None without a log dir)."""
+    """Configure logging for a command; returns the log file (None without a log dir).
+
+    In the foreground, lines of ``stderr_level`` (default ``level``) and above also go to
+    ``stderr`` (default ``sys.stderr``; ``run --once`` passes its progress line's writer)."""
     logger.remove()
     logger.configure(patcher=_patch, extra={"tag": ""})
     if foreground:
-        logger.add(sys.stderr, level=level, format=_STDERR_FORMAT, backtrace=False, diagnose=False)
+        logger.add(
+            stderr or sys.stderr,
+            level=stderr_level or level,
+            format=_STDERR_FORMAT,
+            colorize=use_color(sys.stderr),
+            backtrace=False,
+            diagnose=False,
+        )
     log_file: Path | None = None
     if log_dir is not None:
         log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -18,7 +18,7 @@ from floradrop.config.folders import FolderConfig, Rule
 from floradrop.config.hosting import HostingSettings
 from floradrop.config.loader import ConfigWatcher, config_path, load_config, parse_config
 from floradrop.config.problems import InvalidConfigError, Problem
-from floradrop.config.settings import Config, DaemonSettings, FloraSettings
+from floradrop.config.settings import Config, DaemonSettings, FloraSettings, UiSettings
 from floradrop.errors import ConfigError
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "InvalidConfigError",
     "Problem",
     "Rule",
+    "UiSettings",
     "config_path",
     "load_config",
     "parse_config",

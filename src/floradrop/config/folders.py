@@ -165,7 +165,7 @@ class FolderConfig(BaseModel):
             if not self.rules:
                 raise invalid(
                     "has no technique",
-                    fix='add technique = "cctv-cam" (a slug from `floradrop techniques`), '
+                    fix='add technique = "cctv-cam" (a slug from `floradrop techniques list`), '
                     "or one [[folders.rules]] table per kind of file",
                 )
             if self.inputs or self.match != ANY_FILE:

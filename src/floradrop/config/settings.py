@@ -84,6 +84,9 @@ class DaemonSettings(BaseModel):
     settle_seconds: float = Field(default=1.0, ge=0, le=600)
     poll_interval_seconds: float = Field(default=3.0, ge=2, le=60)
     daily_budget_usd: float | None = Field(default=None, ge=0)
+    # The big-drop guard: a burst of more runs, or more dollars, than this waits for a yes.
+    confirm_above_files: int = Field(default=20, ge=1)
+    confirm_above_usd: float = Field(default=5.0, gt=0)
     rescan_seconds: float = Field(default=300, ge=10)
     duplicates: Literal["skip", "process"] = "skip"
     notifications: bool = True
@@ -100,6 +103,18 @@ class DaemonSettings(BaseModel):
     @classmethod
     def _level(cls, value: Any) -> Any:
         return value.strip().upper() if isinstance(value, str) else value
+
+
+DEFAULT_UI_PORT: Final = 8737
+
+
+class UiSettings(BaseModel):
+    """``[ui]``: the local dashboard the running daemon serves on 127.0.0.1."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = True
+    port: int = Field(default=DEFAULT_UI_PORT, ge=0, le=65535)  # 0: any free port
 
 
 class _SdkBaseUrl(PydanticBaseSettingsSource):
@@ -132,6 +147,7 @@ class Config(BaseSettings):
 
     flora: FloraSettings = Field(default_factory=FloraSettings)
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
+    ui: UiSettings = Field(default_factory=UiSettings)
     folders: tuple[FolderConfig, ...] = ()
     hosting: HostingSettings | None = None
 

@@ -372,6 +372,18 @@ class _Planner:
                 f'fixed file: {spec.id} = "path:~/reference{_example_ext(spec.type)}"',
                 spec,
             )
+        wrong_kind = self.dropped != spec.type and spec.type in (IMAGE, VIDEO)
+        if uses_file and wrong_kind and not self._meant_for_dropped():
+            # The file went to another (optional) input, the technique's own media input
+            # wants another kind of file, and no rule was written for this kind: the file is
+            # wrong, not the bindings (a fixed file would be sent with every drop).
+            return self.fail(
+                f"is required, but the dropped file is {_noun(self.dropped)}",
+                f"drop {_noun(spec.type)} ({_examples(spec.type)}) into this folder; for other "
+                "files, set the folder's `match` (or add a rule) with a technique that takes "
+                "them",
+                spec,
+            )
         if spec.type == TEXT:
             example = (
                 f'{spec.id} = "sidecar" (photo.txt next to photo.png) or {spec.id} = "literal:..."'
@@ -383,6 +395,11 @@ class _Planner:
             f"bind it in the rule's `inputs`, e.g. {example}",
             spec,
         )
+
+    def _meant_for_dropped(self) -> bool:
+        """The rule's ``match`` names the dropped file's kind (``*.txt`` for a text file)."""
+        pinned = (_pinned_extension(p) for p in self.rule.match)
+        return any(e and media_type(PurePath("x" + e)) == self.dropped for e in pinned)
 
     def _file_unused(self) -> ConfigError:
         inputs = ", ".join(
@@ -436,7 +453,7 @@ def validate_rules(
             errors.append(
                 ConfigError(
                     f"{rule_key}.technique: technique {rule.technique!r} does not exist{guess}",
-                    hint="`floradrop techniques` lists the techniques you can run",
+                    hint="`floradrop techniques list` lists the techniques you can run",
                 )
             )
             continue

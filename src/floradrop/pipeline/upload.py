@@ -7,6 +7,7 @@ asset is recorded in the journal as soon as it is ready, so a restart never uplo
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import uuid
@@ -71,19 +72,36 @@ class Interrupted(Exception):  # noqa: N818 - a signal for the engine
 
 class ProgressLog:
     """Logs a big upload's progress every quarter, so long work is visible in the log, and
-    abandons the transfer when ``should_stop()`` says floradrop is stopping."""
+    abandons the transfer when ``should_stop()`` says floradrop is stopping, or (uploads of the
+    dropped file) when ``changed`` finds the file saved again meanwhile: that upload is for a
+    version nobody will run."""
 
     MIN_BYTES = 64 * 1024 * 1024
+    CHANGE_CHECK_SECONDS = 0.25
 
-    def __init__(self, job_id: int, name: str, should_stop: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        job_id: int,
+        name: str,
+        should_stop: Callable[[], bool],
+        changed: Callable[[], None] | None = None,
+    ) -> None:
         self.job_id = job_id
         self.name = name
         self.should_stop = should_stop
+        self.changed = changed
         self._next = 25
+        self._checked = time.monotonic()
 
     def __call__(self, sent: int, total: int | None) -> None:
         if self.should_stop():
             raise Interrupted(f"stopping: the transfer of {self.name} resumes at the next start")
+        if (
+            self.changed is not None
+            and time.monotonic() - self._checked >= self.CHANGE_CHECK_SECONDS
+        ):
+            self._checked = time.monotonic()
+            self.changed()  # raises SourceGone: the half-done upload is abandoned
         if not total or total < self.MIN_BYTES:
             return
         percent = sent * 100 // total
@@ -135,7 +153,8 @@ def _check_unchanged(job: Job) -> None:
         raise SourceGone(f"{source.name} was removed before it was uploaded") from None
     if not S_ISREG(stat.st_mode) or stat.st_size != job.size or stat.st_mtime_ns != job.mtime_ns:
         raise SourceGone(
-            f"{source.name} changed before it was uploaded; the new version is a new job"
+            f"{source.name} changed before its run was started (superseded: nothing is run "
+            "for the earlier version; the new version is a new job)"
         )
 
 
@@ -154,7 +173,9 @@ def build_inputs(
         _check_unchanged(job)
     link = links.dropped_link(source, folder)  # None unless a link in a `links = true` folder
     dropped = link.media_type(technique) if link else decide.media_type(source)
-    plan = decide.plan_inputs(technique, rule, dropped)
+    written = any(rule is r for r in folder.rules)  # else the folder's own technique
+    where = None if written else f"folder {folder.name!r}"
+    plan = decide.plan_inputs(technique, rule, dropped, where=where)
     store = _store(folder, ctx)
     for bound in plan.inputs:  # a sidecar that is a link fails the job before any upload
         if bound.binding.kind == "sidecar":
@@ -203,6 +224,9 @@ def build_inputs(
                 assets[spec.id] = {"asset_id": asset.asset_id, "url": url}
             job = ctx.journal.transition(job.id, JobState.UPLOADING, assets=assets)
         inputs.append(RunInput(spec.id, spec.type, url))
+    # The last look before the run is created: a file saved again while its inputs were
+    # prepared is superseded here, and only its final version runs.
+    _check_unchanged(job)
     return inputs, job
 
 
@@ -221,7 +245,12 @@ def _upload_media(
             workspace_id=ctx.workspace_id,
             idempotency_key=key,
             content_type=content_type,
-            on_progress=ProgressLog(job.id, path.name, should_stop),
+            on_progress=ProgressLog(
+                job.id,
+                path.name,
+                should_stop,
+                changed=functools.partial(_check_unchanged, job) if path == source else None,
+            ),
         )
     except Exception as exc:
         if path == source:
