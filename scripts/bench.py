@@ -30,7 +30,17 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-CASES = ("latency", "throughput", "idle", "queue_rss", "big_file", "polling", "sdk")
+CASES = (
+    "latency",
+    "throughput",
+    "idle",
+    "queue_rss",
+    "big_file",
+    "polling",
+    "history",
+    "ui_idle",
+    "sdk",
+)
 SDK_PACKAGE = "@flora-ai/flora@0.11.0"  # the official TypeScript SDK, for the "sdk" case
 
 
@@ -150,6 +160,8 @@ def make_engine(root: Path, base_url: str, key: str, folders: str, daemon: str =
     config_path = root / "floradrop.toml"
     config_path.write_text(
         f"[daemon]\nstate_dir = {str(root / 'state')!r}\nlog_dir = {str(root / 'logs')!r}\n"
+        # a benchmark is a big drop on purpose: no big-drop question
+        "confirm_above_files = 1000000\nconfirm_above_usd = 1000000.0\n"
         f"{daemon}\n{folders}\n",
         encoding="utf-8",
     )
@@ -625,6 +637,203 @@ def case_sdk(root: Path, quick: bool) -> dict[str, Any]:
 
 
 # -- driver -------------------------------------------------------------------------------------
+
+
+# -- the dashboard ------------------------------------------------------------------------------
+
+
+def fill_journal(path: Path, jobs: int, folders: list[Path]) -> None:
+    """``jobs`` finished jobs over the last 90 days, written straight into a new journal."""
+    import sqlite3
+
+    from floradrop.journal import Journal
+
+    Journal(path).close()  # the schema, at the current version
+    now = time.time()
+    states = ["done"] * 8 + ["failed", "duplicate"]
+    techniques = ["cctv-cam", "palette-pull", "color-transfer"]
+    rows = []
+    for i in range(jobs):
+        created = now - 90 * 86400 * (1 - i / jobs)
+        state = states[i % len(states)]
+        folder_path = str(folders[i % len(folders)])
+        out = f"{folder_path}-outputs/photo-{i:06d}.cctv-cam.png"
+        rows.append(
+            (
+                f"key{i}",
+                folder_path,
+                f"photo-{i:06d}.png",
+                f"{folder_path}-done/photo-{i:06d}.png",
+                1000,
+                1,
+                f"hash{i}",
+                0,
+                techniques[i % 3],
+                0.05,
+                state,
+                0.05 if state == "done" else None,
+                json.dumps([{"status": "written", "path": out}]) if state == "done" else "[]",
+                f"run_{i:08d}",
+                created,
+                created + 5,
+                created + 5,
+                time.strftime("%Y-%m-%d", time.localtime(created + 5)),
+            )
+        )
+    with sqlite3.connect(path) as db:
+        db.executemany(
+            "INSERT INTO jobs (job_key, folder, rel_path, source_path, size, mtime_ns, "
+            "content_hash, rule_index, technique, run_cost, state, cost, outputs, run_id, "
+            "created_at, updated_at, finished_at, day) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+
+def timed_get(port: int, path: str, headers: dict[str, str], repeats: int) -> dict[str, float]:
+    import http.client
+
+    times = []
+    for _ in range(repeats):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        started = time.perf_counter()
+        conn.request("GET", path, headers={"Host": f"127.0.0.1:{port}", **headers})
+        response = conn.getresponse()
+        body = response.read()
+        times.append((time.perf_counter() - started) * 1000)
+        conn.close()
+        assert response.status == 200, body[:200]
+    times.sort()
+    return {
+        "p50_ms": round(statistics.median(times), 1),
+        "p95_ms": round(times[int(len(times) * 0.95) - 1], 1),
+        "max_ms": round(times[-1], 1),
+    }
+
+
+def case_history(root: Path, quick: bool) -> dict[str, Any]:
+    """The dashboard's first history page (and its searches) over a journal of 100,000 jobs."""
+    import sqlite3
+
+    from floradrop.config import parse_config
+    from floradrop.engine import build_snapshot
+    from floradrop.journal import Journal
+    from floradrop.ui import Dashboard, access
+    from floradrop.ui.api import Context
+
+    jobs = 20_000 if quick else 100_000
+    folders = [root / f"folder{f}" for f in range(5)]
+    state = root / "state"
+    state.mkdir()
+    started = time.monotonic()
+    fill_journal(state / "journal.sqlite3", jobs, folders)
+    filled = time.monotonic() - started
+    config = parse_config(
+        {
+            "daemon": {"state_dir": str(state), "daily_budget_usd": 20},
+            "folders": [{"path": str(f), "technique": "cctv-cam"} for f in folders],
+        }
+    )
+    urls = {
+        "first_page": "/api/history?page=1&facets=1",  # what the History tab asks first
+        "search_name": "/api/history?page=1&q=photo-0421",
+        "filter_folder_state": f"/api/history?page=1&folder={folders[2]}&state=failed",
+        "filter_date": "/api/history?page=1&since=2000-01-01&until=2100-01-01",
+        "page_100": "/api/history?page=100",
+        "now": "/api/now",
+        "spend_month_by_technique": "/api/spend?period=month&group=technique",
+    }
+    repeats = 10 if quick else 30
+    result: dict[str, Any] = {"jobs": jobs, "fill_s": round(filled, 1)}
+    for indexed in (True, False):
+        journal = Journal(state / "journal.sqlite3")
+        if not indexed:  # the same journal without the schema-2 indexes, for comparison
+            with sqlite3.connect(state / "journal.sqlite3") as db:
+                for name in (
+                    "folder",
+                    "folder_state",
+                    "folder_finished",
+                    "technique",
+                    "created",
+                    "finished",
+                    "spend",
+                ):
+                    db.execute(f"DROP INDEX IF EXISTS jobs_{name}")
+            journal.close()
+            journal = _open_unmigrated(state / "journal.sqlite3")
+        context = Context(
+            config=lambda: config,
+            journal=journal,
+            snapshot=lambda j=journal: build_snapshot(config, j, daemon_running=True),
+            control=lambda request: {"ok": True},
+            thumbs_dir=state / "thumbs",
+        )
+        dashboard = Dashboard(state, 0, context)
+        assert dashboard.start() is not None
+        token = {access.TOKEN_HEADER: dashboard.secret}
+        label = "with_indexes" if indexed else "without_indexes"
+        result[label] = {
+            name: timed_get(dashboard.port, url, token, repeats) for name, url in urls.items()
+        }
+        dashboard.stop()
+        journal.close()
+    return result
+
+
+def _open_unmigrated(path: Path) -> Any:
+    """A Journal on ``path`` that skips the schema-2 migration (the indexes stay dropped)."""
+    from floradrop import journal as journal_module
+
+    saved = journal_module.Journal._migrate
+    journal_module.Journal._migrate = lambda self: None  # type: ignore[method-assign]
+    try:
+        return journal_module.Journal(path)
+    finally:
+        journal_module.Journal._migrate = saved  # type: ignore[method-assign]
+
+
+def thread_cpu_seconds(native_id: int) -> float:
+    fields = Path(f"/proc/self/task/{native_id}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def case_ui_idle(root: Path, quick: bool) -> dict[str, Any]:
+    """The daemon's idle CPU with the dashboard off, then on with no browser open."""
+    from floradrop.ui.daemon import start_dashboard
+
+    seconds = 10 if quick else 60
+    emu = EmulatorProcess()
+    try:
+        folders = "".join(folder(root, f"f{f}", "cctv-cam") for f in range(3))
+        for f in range(3):
+            (root / f"f{f}").mkdir()
+        engine, _ = make_engine(root, emu.base_url, emu.key, folders)
+        engine.start()
+        wait_for(engine.idle, 60, "the engine to be idle", every=0.1)
+        cpu0 = cpu_seconds()
+        time.sleep(seconds)
+        off = cpu_seconds() - cpu0
+        dashboard = start_dashboard(engine.config, engine, lambda request: {"ok": True})
+        assert dashboard is not None
+        server_thread = next(t for t in threading.enumerate() if t.name == "floradrop-dashboard")
+        assert server_thread.native_id is not None
+        thread0 = thread_cpu_seconds(server_thread.native_id)
+        cpu0 = cpu_seconds()
+        time.sleep(seconds)
+        on = cpu_seconds() - cpu0
+        thread = thread_cpu_seconds(server_thread.native_id) - thread0
+        dashboard.stop()
+        engine.stop()
+    finally:
+        emu.stop()
+    return {
+        "window_s": seconds,
+        "cpu_s_dashboard_off": round(off, 3),
+        "cpu_s_dashboard_on": round(on, 3),
+        "percent_of_one_core_off": round(off / seconds * 100, 3),
+        "percent_of_one_core_on": round(on / seconds * 100, 3),
+        "dashboard_thread_cpu_s": round(thread, 3),
+    }
 
 
 def run_case(name: str, quick: bool) -> dict[str, Any]:

@@ -29,6 +29,25 @@ from floradrop.instance import DaemonInfo
 KEY_NAME = "control.key"
 _MAX_UNIX_PATH = 100
 
+# The commands a daemon answers (its handler is in floradrop.cli.run_cmd). Every client, the
+# CLI, the tray and the dashboard, sends these names; a reply is ``{"ok": true, ...}`` or
+# ``{"ok": false, "error": TEXT, "exit": CODE}``.
+STATUS = "status"  # reply: {"snapshot": Snapshot.to_json()}
+PAUSE = "pause"  # args (optional): {"folder": PATH}: only that watched folder (the dashboard)
+RESUME = "resume"  # args (optional): {"folder": PATH}
+RELOAD = "reload"  # re-read the config file now
+RETRY = "retry"  # args: {"path": PATH}; reply: {"message": TEXT}
+QUIT = "quit"  # stop gracefully
+# The big-drop guard and cancel (floradrop.money); the open questions are in the status
+# snapshot's "questions". args: {"targets": [TARGET, ...]}: job ids, file paths, or watched
+# folders (path or name); none: every held big drop. reply: {"count": N, "message": TEXT}.
+APPROVE = "approve"  # start the jobs held for the user's go-ahead
+CANCEL = "cancel"  # jobs whose run was not created: to the failed folder, with a report
+# Past failures and the last error need no more attention (``floradrop ack``, the tray's
+# "Acknowledge"). Live problems (offline, key, credits, budget, config) stay until fixed.
+ACKNOWLEDGE = "acknowledge"
+COMMANDS = (STATUS, PAUSE, RESUME, RELOAD, RETRY, QUIT, ACKNOWLEDGE, APPROVE, CANCEL)
+
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 

@@ -30,6 +30,9 @@ from pathlib import Path, PurePath
 
 from loguru import logger
 
+from floradrop import money
+from floradrop.acknowledge import acknowledge, acknowledged_at
+from floradrop.advice import run_failure_hint
 from floradrop.config import Config, FolderConfig, Rule
 from floradrop.errors import ConfigError, FatalError, FloradropError, JobError, TransientError
 from floradrop.files import clean_temp_files
@@ -43,6 +46,7 @@ from floradrop.flora.errors import (
     ValidationError,
 )
 from floradrop.flora.models import Run, Technique
+from floradrop.hosting import Hosting
 from floradrop.journal import Job, Journal, StaleTransition, start_of_today, today
 from floradrop.pipeline import decide
 from floradrop.pipeline.admit import Outcome, admit
@@ -93,27 +97,6 @@ LOOK_AHEAD = 16  # at most this many jobs (and max_concurrent_runs) uploaded ahe
 AUTH_RECHECK_SECONDS = 30.0
 CREDITS_RECHECK_SECONDS = 60.0
 
-# Run error codes FLORA documents as "change the input" (REFERENCE.md §9.3).
-_CHANGE_INPUT = (
-    "MODERATED",
-    "REFUSAL",
-    "SAFETY",
-    "INPUT_VALIDATION",
-    "INVALID_PARAMS",
-    "INVALID_URL",
-)
-_TRANSIENT = (
-    "TIMEOUT",
-    "PROVIDER",
-    "GENERIC",
-    "FAILED_TO",
-    "SERVER",
-    "QUEUE",
-    "NO_RESULT",
-    "DOWNSTREAM",
-)
-
-
 _OUTPUT_STATES = frozenset({JobState.FETCHING, JobState.FILING})
 
 
@@ -152,20 +135,6 @@ def folder_problems(config: Config) -> list[ConfigError]:
     return problems
 
 
-def run_failure_hint(code: str | None, message: str | None) -> str:
-    """What a person should do about a run that FLORA reports as failed."""
-    text = f"{code or ''} {message or ''}".upper()
-    if any(word in text for word in ("SAFETY", "MODERAT", "POLICY", "REFUS")) or any(
-        c in text for c in _CHANGE_INPUT
-    ):
-        return "FLORA refused this input; change the file (or its prompt) and drop it again."
-    if text.startswith(("BILLING", "GENERATION_NOT_PAID")) or "ENTITLEMENT" in text:
-        return "check your FLORA plan and billing, then retry with 'floradrop retry'."
-    if any(c in text for c in _TRANSIENT):
-        return "this looks temporary on FLORA's side; retry later with 'floradrop retry'."
-    return "check the file and the technique in the FLORA app; 'floradrop retry' runs it again."
-
-
 @dataclass
 class Live:
     """What only a running engine knows (the rest of the status comes from the journal)."""
@@ -175,6 +144,7 @@ class Live:
     config_problem: str | None = None
     disk_problem: str | None = None  # outputs cannot be written; cleared by the next success
     last_error: str | None = None
+    last_error_job: int | None = None  # the job the last error is about: cleared when it moves on
     progress: dict[int, float] = field(default_factory=dict)
     tray_warning: str | None = None
 
@@ -207,6 +177,8 @@ def build_snapshot(
             technique=", ".join(dict.fromkeys(r.technique for r in f.effective_rules())),
             counts=dict(counts.get(str(f.path), {})),
             progress=tuple(progress_by_folder.get(str(f.path), ())),
+            transfer=f.transfer,
+            links=f.links,
         )
         for f in config.folders
     )
@@ -217,6 +189,7 @@ def build_snapshot(
     midnight = start_of_today()
     failed_today = journal.finished_since(midnight, JobState.FAILED)
     held = total([JobState.HELD])
+    spending, questions, budget_held = money.status(config, journal)
     attention = live.blocked
     if attention is None and live.offline:
         attention = Attention(
@@ -233,10 +206,12 @@ def build_snapshot(
         )
     if attention is None and live.config_problem:
         attention = Attention(AttentionKind.CONFIG, live.config_problem, "fix the config file")
-    if attention is None and held:
+    if attention is None and questions:
+        attention = money.question_attention(questions)
+    if attention is None and budget_held:
         attention = Attention(
             AttentionKind.BUDGET,
-            f"{held} file(s) wait for budget.",
+            f"{budget_held} file(s) wait for budget.",
             "raise daily_budget_usd / budget_usd in the config, or wait until tomorrow",
         )
     recent_failures = tuple(
@@ -245,11 +220,8 @@ def build_snapshot(
         )
         for j in journal.jobs([JobState.FAILED], limit=10, newest_first=True)
     )
-    if (
-        attention is None
-        and recent_failures
-        and recent_failures[0].at > time.time() - FAILED_ATTENTION_SECONDS
-    ):
+    since = max(time.time() - FAILED_ATTENTION_SECONDS, acknowledged_at(journal))
+    if attention is None and recent_failures and recent_failures[0].at > since:
         attention = Attention(
             AttentionKind.FAILED_JOB,
             f"{failed_today or 1} file(s) failed; see the failed folder.",
@@ -274,6 +246,8 @@ def build_snapshot(
         done_today=journal.finished_since(midnight, JobState.DONE),
         failed_today=failed_today,
         spend_today_usd=journal.spend(today()),
+        money=spending,
+        questions=questions,
         offline=live.offline,
         attention=attention,
         recent_results=tuple(results[:10]),
@@ -308,6 +282,7 @@ class Engine:
         self.techniques: dict[str, Technique] = {}
         self.connected = False
         self.service_installed: bool | None = None
+        self.hosting = Hosting(config.daemon.state_dir, lambda: self.config.hosting)
 
         self._paused = self.journal.paused
         self._stop = threading.Event()
@@ -379,7 +354,11 @@ class Engine:
             run_timeout_seconds=d.run_timeout_minutes * 60,
         )  # fmt: skip
         self._submitter = Submitter(
-            self.client, self.journal, self.workspace_id, on_created=self._polling.on_created
+            self.client,
+            self.journal,
+            self.workspace_id,
+            sign=self.hosting.sign_inputs,
+            on_created=self._polling.on_created,
         )
         self.connected = True
         self.live.offline = False
@@ -570,6 +549,19 @@ class Engine:
             self._intake.forget(path)
         self.request_rescan()
         return message
+
+    def answer(self, verb: str, targets: list[str]) -> money.Answer:
+        """``approve`` or ``cancel`` held jobs (tray, CLI, dashboard); wakes the scheduler."""
+        act = money.approve if verb == "approve" else money.cancel
+        answer = act(self.journal, self.config, targets)
+        self._changed()
+        return answer
+
+    def acknowledge(self) -> None:
+        """Past failures and the last error need no more attention (``floradrop ack``)."""
+        acknowledge(self.journal)
+        self.live.last_error = self.live.last_error_job = None
+        self._changed()
 
     def snapshot(self) -> Snapshot:
         now = time.monotonic()
@@ -767,6 +759,7 @@ class Engine:
         self._probe_delay = 2.0
         if self.live.offline:
             self._not_before.clear()  # jobs that backed off for the network go again now
+            self.live.last_error = None  # "Connection refused": it is not, now
         if self.live.offline or blocked is not None:
             logger.info("FLORA is reachable again; resuming work")
         self.live.offline = False
@@ -821,7 +814,11 @@ class Engine:
         if self._paused or self.live.offline or self.live.blocked is not None:
             return
         if count(JobState.HELD):
-            self._release_holds()
+            money.release_holds(self.journal, self.config, self._cost_of)
+        if counts.get(JobState.WAITING.value):
+            incoming = self._ready.qsize() + len(self._deferred)
+            incoming += self._intake.pending if self._intake is not None else 0
+            money.review(self.journal, self.config, self._cost_of, incoming=incoming)
         # Up to twice the upload workers are handed jobs, so a worker that finishes starts the
         # next one at once; the pool's size still bounds the uploads under way. Jobs handed
         # out to be run (_queued) count as runs in flight; beyond the free run slots, the next
@@ -835,16 +832,16 @@ class Engine:
         if (free <= 0 and look <= 0) or not counts.get(JobState.WAITING.value):
             return
         limit = max(free, 0) + look + len(self._not_before) + 8
-        for job in self.journal.jobs([JobState.WAITING], limit=limit):
+        for job in self.journal.startable(limit=limit):
+            if job.approval is None:
+                continue  # the big-drop guard waits for the rest of its burst
             if free <= 0:
                 if look > 0 and len(self._ahead) < d.max_concurrent_uploads - queued:
                     look -= self._upload_ahead(job, now)
                 continue
-            if self._over_budget(job):
-                self.journal.transition(
-                    job.id, JobState.WAITING, JobState.HELD, note="waiting for budget"
-                )
-                logger.bind(job=job.id).warning("{} waits for budget", job.name)
+            hold = money.budget_hold(self.journal, self.config, job, self._cost_of(job))
+            if hold is not None:
+                money.hold(self.journal, job, hold)
                 self._changed()
                 continue
             if not self._claim(job, now):
@@ -855,13 +852,14 @@ class Engine:
             self._uploads.submit(self._guarded, job.id, self._upload_task)
 
     def _upload_ahead(self, job: Job, now: float) -> bool:
-        if job.id in self._uploaded_ahead or self._over_budget(job) or not self._claim(job, now):
+        if job.id in self._uploaded_ahead:
             return False
+        hold = money.budget_hold(self.journal, self.config, job, self._cost_of(job))
+        if hold is not None or not self._claim(job, now):
+            return False  # (a run that would not fit a budget is not uploaded either)
         self._ahead.add(job.id)
         assert self._uploads is not None
-        self._uploads.submit(
-            self._guarded, job.id, functools.partial(self._upload_task, ahead=True)
-        )
+        self._uploads.submit(self._guarded, job.id, lambda j: self._upload_task(j, True))
         return True
 
     def _claim(self, job: Job, now: float) -> bool:
@@ -885,32 +883,6 @@ class Engine:
             return technique.run_cost
         return job.run_cost or 0.0
 
-    def _over_budget(self, job: Job) -> bool:
-        cost = self._cost_of(job)
-        day = today()
-        daily = self.config.daemon.daily_budget_usd
-        if (
-            daily is not None
-            and self.journal.spend(day) + self.journal.committed() + cost > daily + 1e-9
-        ):
-            return True
-        folder = self.folders.get(job.folder)
-        if folder is not None and folder.budget_usd is not None:
-            spent = self.journal.spend(day, job.folder) + self.journal.committed(job.folder)
-            if spent + cost > folder.budget_usd + 1e-9:
-                return True
-        return False
-
-    def _release_holds(self) -> None:
-        for job in self.journal.jobs([JobState.HELD], limit=50):
-            if not self._over_budget(job):
-                with contextlib.suppress(StaleTransition):
-                    self.journal.transition(job.id, JobState.HELD, JobState.WAITING, note=None)
-                    logger.bind(job=job.id).info("{}: budget available again", job.name)
-                    self._changed()
-            else:
-                break
-
     # -- tasks (run on the worker pools) -------------------------------------------------------
 
     def _guarded(self, job_id: int, task: Callable[[Job], None]) -> None:
@@ -922,8 +894,7 @@ class Engine:
             if folder is None:
                 return  # its folder left the config: kept in the journal, untouched
             task(job)
-            self._attempts.pop(job_id, None)
-            self._not_before.pop(job_id, None)
+            self._forget(job_id, keep_progress=True)
             if job.state in _OUTPUT_STATES and self.live.disk_problem:
                 logger.info("outputs can be written again")
                 self.live.disk_problem = None
@@ -1013,7 +984,7 @@ class Engine:
         self._not_before[job_id] = time.monotonic() + delay
         with contextlib.suppress(StaleTransition, KeyError):
             self.journal.transition(job_id, JobState.UPLOADING, JobState.WAITING)
-        self.live.last_error = message
+        self.live.last_error, self.live.last_error_job = message, job_id
         if not quiet:
             logger.bind(job=job_id).warning("{}; trying again in {:.0f} s", message, delay)
 
@@ -1035,7 +1006,7 @@ class Engine:
         if self.live.disk_problem != message:
             logger.bind(job=job.id).error("{}; trying again in {:.0f} s", message, delay)
         self.live.disk_problem = message
-        self.live.last_error = message
+        self.live.last_error, self.live.last_error_job = message, job.id
 
     def _block(self, exc: FloradropError) -> None:
         kind = (
@@ -1075,12 +1046,15 @@ class Engine:
         file_failed(job, folder, self.journal, failure)
         self._forget(job_id)
 
-    def _forget(self, job_id: int) -> None:
-        """A finished job's retry and progress state goes (a daemon runs for weeks)."""
+    def _forget(self, job_id: int, *, keep_progress: bool = False) -> None:
+        """A job that moved on loses its retry state and last error (a daemon runs for weeks)."""
         self._attempts.pop(job_id, None)
         self._not_before.pop(job_id, None)
         self._uploaded_ahead.discard(job_id)
-        self.live.progress.pop(job_id, None)
+        if self.live.last_error_job == job_id:
+            self.live.last_error = self.live.last_error_job = None
+        if not keep_progress:
+            self.live.progress.pop(job_id, None)
 
     def _rule(self, job: Job) -> tuple[FolderConfig, Rule, Technique]:
         folder = self.folders[job.folder]
@@ -1096,14 +1070,17 @@ class Engine:
             )
         return folder, rule, technique
 
-    def _upload_task(self, job: Job, *, ahead: bool = False) -> None:
+    def _upload_task(self, job: Job, ahead: bool = False) -> None:
         self._uploaded_ahead.discard(job.id)
         if self._paused or self._stop.is_set() or self.live.blocked or self.live.offline:
             return  # paused (or blocked) while queued: stays waiting
-        job = self.journal.transition(job.id, JobState.WAITING, JobState.UPLOADING)
+        started = money.start(self.journal, self.config, job, self._cost_of(job))
+        if started is None:
+            return  # held: it would pass a budget
+        job = started
         folder, rule, technique = self._rule(job)
         assert self._submitter is not None
-        ctx = UploadContext(self.client, self.journal, self.workspace_id)
+        ctx = UploadContext(self.client, self.journal, self.workspace_id, self.hosting)
         inputs, job = build_inputs(job, folder, rule, technique, ctx, should_stop=self._stop.is_set)
         if ahead or self._paused or self._stop.is_set():
             self.journal.transition(job.id, JobState.UPLOADING, JobState.WAITING)
@@ -1121,16 +1098,15 @@ class Engine:
         self._submitter.resolve(job, technique)
 
     def _poll_failed(self, exc: Exception) -> None:
-        if isinstance(exc, NetworkError):
+        if isinstance(exc, FatalError):
+            self._block(exc)
+        elif isinstance(exc, NetworkError):
             if not self.live.offline:
                 logger.warning("FLORA cannot be reached while polling ({})", exc.message)
-                self.live.offline = True
-        elif isinstance(exc, FatalError):
-            self._block(exc)
-        elif isinstance(exc, FloradropError):
-            logger.warning("polling failed: {}", exc.message)
-        else:
-            logger.opt(exception=exc).error("polling failed")
+            self.live.offline = True
+        else:  # (a traceback only for what is not one of ours: a bug)
+            trace = None if isinstance(exc, FloradropError) else exc
+            logger.opt(exception=trace).warning("polling failed: {}", getattr(exc, "message", exc))
 
     def _finish_run(self, job: Job, run: Run) -> None:
         self.live.progress.pop(job.id, None)
@@ -1150,7 +1126,7 @@ class Engine:
                 assert self._fetches is not None
                 self._fetches.submit(self._guarded, job.id, lambda j: self._fetch_task(j, run))
             return
-        if cost:
+        if cost is not None:  # 0 too: the report and `retry` then say nothing was charged
             job = self.journal.transition(job.id, JobState.RUNNING, cost=cost, day=today())
         if run.status == "completed":
             failure = Failure(

@@ -19,17 +19,18 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from floradrop import budget
 from floradrop.errors import FatalError
 from floradrop.status import ACTIVE_STATES, JobState
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -81,7 +82,33 @@ CREATE TABLE IF NOT EXISTS fixed_assets (
 );
 """
 
+# Schema migrations: version -> the statements that bring version - 1 up to it. Applied in
+# order, each in one transaction with its version bump, on opening an older journal.
+_MIGRATIONS: dict[int, str] = {
+    # The dashboard's history and spend (floradrop.history): newest first within a folder,
+    # a technique or a state; by date; spend per day, folder and technique from the index alone;
+    # the jobs per folder and state (the status snapshot's counts) from the index alone.
+    2: """
+    CREATE INDEX IF NOT EXISTS jobs_folder ON jobs(folder);
+    CREATE INDEX IF NOT EXISTS jobs_folder_state ON jobs(folder, state);
+    CREATE INDEX IF NOT EXISTS jobs_folder_finished ON jobs(folder, finished_at);
+    CREATE INDEX IF NOT EXISTS jobs_technique ON jobs(technique);
+    CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_at);
+    CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(state, finished_at);
+    CREATE INDEX IF NOT EXISTS jobs_spend ON jobs(day, folder, technique, cost);
+    """,
+}
+
 _JSON_FIELDS = frozenset({"assets", "inputs", "outputs"})
+
+# Columns added after the first schema: added to an older journal when it is opened.
+_ADDED_COLUMNS = {
+    "reserved": "REAL",  # the quote reserved against budgets when the job started uploading
+    "approval": "TEXT",  # the big-drop guard: NULL (not reviewed), auto, asked, approved
+}
+# A reservation counts against budgets while its job is in one of these states, until the
+# run's charged cost is known (then the spend counts).
+_RESERVING = tuple(s.value for s in ACTIVE_STATES)
 
 
 @dataclass(frozen=True)
@@ -122,6 +149,8 @@ class Job:
     updated_at: float
     finished_at: float | None
     day: str | None
+    reserved: float | None = None
+    approval: str | None = None
 
     @property
     def name(self) -> str:
@@ -151,6 +180,7 @@ class Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.RLock()
+        self._paused_folders: frozenset[str] | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             if not path.exists():  # private from the start: SQLite gives its WAL files this mode
@@ -167,12 +197,39 @@ class Journal:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=10000")
             self._db.executescript(_SCHEMA)
+            present = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+            for name, kind in _ADDED_COLUMNS.items():
+                if name not in present:
+                    self._db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
+            # A journal without a version is version 1 (the tables above); migrate from there.
             self._db.execute(
-                "INSERT OR IGNORE INTO settings(key, value) VALUES ('schema_version', ?)",
-                (str(SCHEMA_VERSION),),
+                "INSERT OR IGNORE INTO settings(key, value) VALUES ('schema_version', '1')"
             )
+            self._migrate()
         if path.exists():
             path.chmod(0o600)
+
+    def _migrate(self) -> None:
+        version = int(self.get_setting("schema_version", "1") or 1)
+        if version > SCHEMA_VERSION:
+            raise FatalError(
+                f"the journal {self.path} was written by a newer floradrop "
+                f"(schema {version}, this one knows {SCHEMA_VERSION}).",
+                hint="upgrade floradrop, or point [daemon] state_dir at another folder",
+            )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            with self._tx() as db:
+                for statement in _MIGRATIONS[target].split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(
+                    "UPDATE settings SET value = ? WHERE key = 'schema_version'", (str(target),)
+                )
+
+    def select(self, query: str, args: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        """A read-only query (``floradrop.history`` builds its searches with this)."""
+        with self._lock:
+            return self._db.execute(query, tuple(args)).fetchall()
 
     def close(self) -> None:
         with self._lock:
@@ -197,6 +254,8 @@ class Journal:
         fields.setdefault("created_at", now)
         fields["updated_at"] = now
         fields["state"] = JobState(fields["state"]).value
+        if JobState(fields["state"]).terminal:  # e.g. a duplicate: finished as it is journaled
+            fields.setdefault("finished_at", now)
         for name in _JSON_FIELDS & fields.keys():
             fields[name] = json.dumps(fields[name])
         columns = ", ".join(fields)
@@ -255,10 +314,16 @@ class Journal:
         folder: str | None = None,
         limit: int | None = None,
         newest_first: bool = False,
+        created_since: float | None = None,
+        skip_folders: Iterable[str] = (),
     ) -> list[Job]:
         query = "SELECT * FROM jobs"
         where: list[str] = []
         args: list[Any] = []
+        skipped = list(skip_folders)
+        if skipped:
+            where.append(f"folder NOT IN ({', '.join('?' for _ in skipped)})")
+            args.extend(skipped)
         if states is not None:
             state_list = [s.value for s in states]
             where.append(f"state IN ({', '.join('?' for _ in state_list)})")
@@ -266,6 +331,9 @@ class Journal:
         if folder is not None:
             where.append("folder = ?")
             args.append(folder)
+        if created_since is not None:
+            where.append("created_at >= ?")
+            args.append(created_since)
         if where:
             query += " WHERE " + " AND ".join(where)
         query += " ORDER BY id DESC" if newest_first else " ORDER BY id"
@@ -274,6 +342,10 @@ class Journal:
         with self._lock:
             rows = self._db.execute(query, args).fetchall()
         return [Job._from_row(r) for r in rows]
+
+    def startable(self, limit: int) -> list[Job]:
+        """Waiting jobs, oldest first, except in folders paused on their own."""
+        return self.jobs([JobState.WAITING], limit=limit, skip_folders=self.paused_folders)
 
     def find_by_key(self, job_key: str) -> list[Job]:
         with self._lock:
@@ -324,20 +396,89 @@ class Journal:
             row = self._db.execute(query, args).fetchone()
         return float(row[0])
 
-    def committed(self, folder: str | None = None) -> float:
-        """The quoted cost of runs admitted but not yet charged (counted against budgets)."""
-        active = [s.value for s in ACTIVE_STATES]
-        query = (
-            "SELECT COALESCE(SUM(run_cost), 0) FROM jobs WHERE cost IS NULL "
-            f"AND state IN ({', '.join('?' for _ in active)})"
-        )
-        args: list[Any] = list(active)
+    def spend_between(self, first: str, last: str, folder: str | None = None) -> float:
+        """What was charged from day ``first`` to day ``last`` (ISO dates, both included)."""
+        query = "SELECT COALESCE(SUM(cost), 0) FROM jobs WHERE day >= ? AND day <= ?"
+        args: list[Any] = [first, last]
         if folder is not None:
             query += " AND folder = ?"
             args.append(folder)
         with self._lock:
             row = self._db.execute(query, args).fetchone()
         return float(row[0])
+
+    def reserved(self, folder: str | None = None) -> float:
+        """Money reserved by runs started but not yet charged (counted against budgets)."""
+        with self._lock:
+            return self._reserved(self._db, folder)
+
+    def committed(self, folder: str | None = None) -> float:
+        """Alias of :meth:`reserved` (the name older callers use)."""
+        return self.reserved(folder)
+
+    @staticmethod
+    def _reserved(db: sqlite3.Connection, folder: str | None) -> float:
+        query = (
+            # (a job in flight from before reservations existed counts its quote)
+            "SELECT COALESCE(SUM(COALESCE(reserved, run_cost)), 0) FROM jobs WHERE cost IS NULL "
+            f"AND state IN ({', '.join('?' for _ in _RESERVING)})"
+        )
+        args: list[Any] = list(_RESERVING)
+        if folder is not None:
+            query += " AND folder = ?"
+            args.append(folder)
+        return float(db.execute(query, args).fetchone()[0])
+
+    @staticmethod
+    def _spent(db: sqlite3.Connection, day: str, folder: str | None) -> float:
+        query = "SELECT COALESCE(SUM(cost), 0) FROM jobs WHERE day = ?"
+        args: list[Any] = [day]
+        if folder is not None:
+            query += " AND folder = ?"
+            args.append(folder)
+        return float(db.execute(query, args).fetchone()[0])
+
+    def usage(self, day: str, limit: budget.Limit) -> budget.Usage:
+        with self._lock:
+            return budget.Usage(
+                self._spent(self._db, day, limit.folder), self._reserved(self._db, limit.folder)
+            )
+
+    def start_within_budget(
+        self, job_id: int, cost: float, limits: Sequence[budget.Limit], day: str
+    ) -> tuple[Job, budget.Hold | None]:
+        """WAITING -> UPLOADING with ``cost`` reserved, if it fits every budget in ``limits``;
+        else WAITING -> HELD (the hold's message in the note). One transaction: concurrent
+        workers, in this process or another, each see the reservations made before theirs.
+
+        Raises :class:`StaleTransition` if the job is not waiting.
+        """
+        now = time.time()
+        with self._tx() as db:
+            row = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None or row[0] != JobState.WAITING.value:
+                raise StaleTransition(job_id)
+            usages = [
+                (
+                    limit,
+                    budget.Usage(
+                        self._spent(db, day, limit.folder), self._reserved(db, limit.folder)
+                    ),
+                )
+                for limit in limits
+            ]
+            hold = budget.first_hold(cost, usages)
+            if hold is None:
+                db.execute(
+                    "UPDATE jobs SET state = ?, reserved = ?, updated_at = ? WHERE id = ?",
+                    (JobState.UPLOADING.value, cost, now, job_id),
+                )
+            else:
+                db.execute(
+                    "UPDATE jobs SET state = ?, note = ?, updated_at = ? WHERE id = ?",
+                    (JobState.HELD.value, hold.message, now, job_id),
+                )
+        return self.get(job_id), hold
 
     # -- settings ----------------------------------------------------------------------------
 
@@ -360,6 +501,25 @@ class Journal:
 
     def set_paused(self, paused: bool) -> None:
         self.set_setting("paused", "1" if paused else "0")
+
+    @property
+    def paused_folders(self) -> frozenset[str]:
+        """Watched folders paused on their own (the dashboard's "Pause folder"): their
+        waiting jobs are not started. Kept in memory too: the scheduler asks every round."""
+        if self._paused_folders is None:
+            self._paused_folders = frozenset(
+                json.loads(self.get_setting("paused_folders", "[]") or "[]")
+            )
+        return self._paused_folders
+
+    def set_folder_paused(self, folder: str, paused: bool) -> None:
+        folders = set(self.paused_folders)
+        if paused:
+            folders.add(folder)
+        else:
+            folders.discard(folder)
+        self.set_setting("paused_folders", json.dumps(sorted(folders)))
+        self._paused_folders = frozenset(folders)
 
     # -- deliberate re-runs (`floradrop retry`) ---------------------------------------------
 

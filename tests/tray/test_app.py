@@ -54,6 +54,10 @@ class Actions:
     def reload_config(self) -> None:
         self.calls.append(("reload_config", None))
 
+    def acknowledge(self) -> None:
+        self.calls.append(("acknowledge", None))
+        self.set(dataclasses.replace(self.current(), attention=None, last_error=None))
+
     def quit(self) -> None:
         self.calls.append(("quit", None))
 
@@ -135,6 +139,17 @@ def test_menu_choices_call_the_daemon(app_and_actions: tuple[TrayApp, Actions]) 
         ("reload_config", None),
         ("start_at_login", True),
     ]
+
+
+def test_acknowledge_clears_the_attention(busy: Snapshot) -> None:
+    failed = dataclasses.replace(
+        busy, attention=Attention(AttentionKind.FAILED_JOB, "1 file(s) failed")
+    )
+    actions = Actions(failed)
+    app = TrayApp(actions.current, actions, config_file=None, log_file=None)
+    choose(app, "Acknowledge")
+    assert actions.calls == [("acknowledge", None)]
+    assert actions.current().attention is None
 
 
 def test_start_at_login_errors_are_reported_not_raised(
@@ -369,8 +384,11 @@ def test_a_failing_status_source_keeps_the_last_state(busy: Snapshot) -> None:
 def test_headless_and_dummy_mean_no_tray(monkeypatch: pytest.MonkeyPatch) -> None:
     assert tray_available(headless=True) == (
         False,
-        "headless mode (--headless or [daemon] tray = false)",
+        "headless mode (--headless, or headless = true under [daemon])",
     )
+    from floradrop.config import parse_config
+
+    assert parse_config({"daemon": {"headless": True}}).daemon.headless  # the key it names
     monkeypatch.setenv("DISPLAY", ":0")
     available, reason = tray_available(headless=False)
     assert not available and "dummy" in reason

@@ -198,3 +198,23 @@ def test_every_state_has_a_menu(root: Path) -> None:
         entries = menu_model(snapshot)
         assert by_label(entries, "Quit floradrop").enabled
         assert by_label(entries, "Pause").checked is (state is TrayState.PAUSED)
+
+
+@pytest.mark.parametrize(
+    ("attention", "last_error", "offered"),
+    [
+        (Attention(AttentionKind.FAILED_JOB, "1 file(s) failed"), None, True),
+        (None, "Connection refused", True),
+        (Attention(AttentionKind.OFFLINE, "offline"), None, False),  # still true: not ack-able
+        (Attention(AttentionKind.AUTH, "key rejected"), None, False),
+        (None, None, False),
+    ],
+)
+def test_acknowledge_is_offered_for_past_failures_and_errors_only(
+    busy: Snapshot, attention: Attention | None, last_error: str | None, offered: bool
+) -> None:
+    snapshot = dataclasses.replace(busy, attention=attention, last_error=last_error)
+    entries = [e for e in menu_model(snapshot) if e.label == "Acknowledge"]
+    assert bool(entries) is offered
+    if offered:
+        assert entries[0].action is Action.ACKNOWLEDGE and entries[0].enabled

@@ -32,8 +32,26 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "floradrop.cli.control_cmd",
         "stop the running daemon (unfinished files resume later)",
     ),
+    "approve": (
+        "floradrop.cli.money_cmd",
+        "start the files of a big drop held for your go-ahead",
+    ),
+    "cancel": (
+        "floradrop.cli.money_cmd",
+        "cancel files whose run has not started (to the failed folder; retry brings them back)",
+    ),
+    "ack": (
+        "floradrop.cli.control_cmd",
+        "acknowledge failures and the last error: clear 'needs attention'",
+    ),
     "check": ("floradrop.cli.check_cmd", "validate the config against the API and techniques"),
     "retry": ("floradrop.cli.retry_cmd", "process a file again on purpose (a new, paid run)"),
+    "dashboard": (
+        "floradrop.cli.dashboard_cmd",
+        "open the local dashboard (now, history, spend) in the browser",
+    ),
+    "history": ("floradrop.cli.history_cmd", "what happened to a file: its jobs, from the journal"),
+    "log": ("floradrop.cli.log_cmd", "show the daemon's log (-f: keep following it)"),
     "techniques": ("floradrop.cli.techniques_cmd", "list FLORA techniques or show one"),
     "init": ("floradrop.cli.init_cmd", "set up floradrop: API key, workspace, folders, service"),
     "service": ("floradrop.cli.service_cmd", "install, remove or inspect the login service"),

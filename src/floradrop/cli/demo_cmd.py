@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import threading
 import time
 from pathlib import Path
@@ -124,6 +125,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"Demo folders: {root}")
     for name, technique, _samples in DEMO_FOLDERS:
         print(f"  {name}/inbox  -> {technique} -> {name}/outputs")
+    quoted = shlex.quote(str(config))
+    print(f"Config: {config}")
+    print(f"In another terminal: floradrop status --config {quoted}")
+    print(f"                     floradrop stop --config {quoted}")
     if not args.once:
         print("Drop your own images into an inbox too. Ctrl-C to stop.")
     if args.once:

@@ -12,7 +12,6 @@ import argparse
 import os
 import signal
 import socket
-import sys
 import threading
 import time
 from pathlib import Path
@@ -40,6 +39,15 @@ def configure(parser: argparse.ArgumentParser, verb: str) -> None:
         help="show what each file would do and cost; uploads nothing, changes nothing",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="with --once: print only the summary (the log file still has everything)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="with --once: print the summary as one JSON object"
+    )
 
 
 def sd_notify(message: str) -> None:
@@ -59,14 +67,19 @@ def sd_notify(message: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from floradrop import logs
+    from floradrop.cli._once import progress_line
     from floradrop.errors import ExitCode
 
     config = load(args)
+    line = progress_line(args)  # `--once` on a terminal: one line, not every log line
     log_file = logs.setup_logging(
         log_dir=config.daemon.log_dir,
         level="DEBUG" if args.verbose else config.daemon.log_level,
-        foreground=True,
+        foreground=not getattr(args, "quiet", False),
+        stderr_level="WARNING" if line is not None and not args.verbose else None,
+        stderr=line.write if line is not None else None,
     )
+    args.progress_line = line
     if args.dry_run:
         return dry_run(config)
     from floradrop.instance import InstanceLock
@@ -90,6 +103,7 @@ def _run_locked(args: argparse.Namespace, config: Config, lock: Any, log_file: P
     from floradrop.errors import FloradropError
     from floradrop.flora.errors import NetworkError
     from floradrop.instance import new_info
+    from floradrop.ui.daemon import start_dashboard
 
     stop = threading.Event()  # set by a signal, the tray's Quit or `floradrop stop`
 
@@ -123,22 +137,29 @@ def _run_locked(args: argparse.Namespace, config: Config, lock: Any, log_file: P
     def handle(request: dict[str, Any]) -> dict[str, Any]:
         command = request.get("command")
         try:
-            if command == "status":
+            if command == control.STATUS:
                 return {"ok": True, "snapshot": engine.snapshot().to_json()}
-            if command == "pause":
+            if command in (control.PAUSE, control.RESUME) and request.get("folder"):  # one
+                engine.journal.set_folder_paused(str(request["folder"]), command == control.PAUSE)
+            elif command == control.PAUSE:
                 engine.pause()
-            elif command == "resume":
+            elif command == control.RESUME:
                 engine.resume()
-            elif command == "reload":
+            elif command == control.RELOAD:
                 engine.apply_config(load(args))
-            elif command == "retry":
+            elif command == control.RETRY:
                 return {"ok": True, "message": engine.retry(Path(request["path"]))}
-            elif command == "quit":
+            elif command in (control.APPROVE, control.CANCEL):
+                answer = engine.answer(command, [str(t) for t in request.get("targets", [])])
+                return {"ok": True, "count": answer.jobs, "message": answer.message}
+            elif command == control.ACKNOWLEDGE:
+                engine.acknowledge()
+            elif command == control.QUIT:
                 stop.set()
             else:
-                return {"ok": False, "error": f"unknown command {command!r}"}
+                return {"ok": False, "error": f"unknown command {command!r}", "exit": 2}
         except FloradropError as exc:
-            return {"ok": False, "error": exc.describe()}
+            return {"ok": False, "error": exc.describe(), "exit": int(exc.exit_code)}
         return {"ok": True}
 
     tray = None if args.once else _make_tray(args, config, engine, stop)
@@ -148,13 +169,18 @@ def _run_locked(args: argparse.Namespace, config: Config, lock: Any, log_file: P
     tray_label = "headless" if tray is None else f"tray ({tray.backend})"
     _install_signal_handlers(stop, tray)
     lock.publish(new_info(config.source, address, tray_label))  # "up": status and pause work
+    dashboard = start_dashboard(config, engine, handle)  # [ui]: the local web dashboard
 
     started = time.time()
     engine.start()
     sd_notify("READY=1")
     try:
         if args.once:
-            return _wait_once(engine, stop, started)
+            from floradrop.cli import _once
+
+            _once.wait(engine, stop, args.progress_line, getattr(args, "quiet", False))
+            result = _once.summary(engine, started, stop.is_set())
+            return _once.report(result, as_json=getattr(args, "json", False))
         if tray is not None:
             tray.run()  # owns the main thread until Quit / stop()
         else:
@@ -164,6 +190,8 @@ def _run_locked(args: argparse.Namespace, config: Config, lock: Any, log_file: P
     finally:
         sd_notify("STOPPING=1")
         logger.info("stopping ...")
+        if dashboard is not None:
+            dashboard.stop()
         server.stop()
         engine.stop()
         engine.client.close()
@@ -218,9 +246,17 @@ def _make_tray(
         def reload_config(self) -> None:
             engine.apply_config(load(args))
 
+        def acknowledge(self) -> None:
+            engine.acknowledge()
+
         def quit(self) -> None:
             stop.set()
             tray_app.stop()
+
+        def open_dashboard(self) -> None:
+            from floradrop.ui.launch import open_dashboard
+
+            open_dashboard(config.daemon.state_dir)
 
         def set_start_at_login(self, enabled: bool) -> None:
             from floradrop.service import backend_for
@@ -244,6 +280,7 @@ def _make_tray(
         notifications=config.daemon.notifications,
         config_file=config.source,
         log_file=engine.log_file,
+        dashboard=config.ui.enabled,
     )
 
     def watch_stop() -> None:
@@ -254,43 +291,6 @@ def _make_tray(
     if tray_app.warning:
         logger.warning("{}", tray_app.warning)
     return tray_app
-
-
-def _wait_once(engine: Engine, stop: threading.Event, started: float) -> int:
-    """``--once``: wait until every file is done (or nothing more can happen), then summarise."""
-    from floradrop.status import JobState
-
-    stable = 0
-    worked = False  # once jobs were seen, the start-up scan is over: look more often
-    last_line, next_line = "", time.monotonic() + 5
-    while not stop.wait(0.05 if worked else 0.2):
-        if time.monotonic() >= next_line:  # progress, for long batches
-            next_line = time.monotonic() + 5
-            line = engine.snapshot().summary()
-            if line != last_line:
-                print(f"floradrop: {line}", file=sys.stderr, flush=True)
-                last_line = line
-        if engine.idle():
-            stable += 1
-            if stable >= 3:  # idle across consecutive checks: intake has nothing in flight either
-                break
-        else:
-            stable, worked = 0, True
-    snapshot = engine.snapshot()
-    counts: dict[str, int] = {}
-    for job in engine.journal.jobs():  # this run's jobs: finished since start, or unfinished
-        if not job.state.terminal or (job.finished_at or 0) >= started:
-            counts[job.state.value] = counts.get(job.state.value, 0) + 1
-    done, failed = counts.get(JobState.DONE.value, 0), counts.get(JobState.FAILED.value, 0)
-    unfinished = sum(n for s, n in counts.items() if not JobState(s).terminal)
-    print(
-        f"floradrop: {done} done, {failed} failed, {counts.get('duplicate', 0)} duplicate(s), "
-        f"{unfinished} unfinished; ${snapshot.spend_today_usd:.2f} spent today",
-        file=sys.stderr,
-    )
-    if snapshot.attention is not None and snapshot.attention.kind.value in {"auth", "credits"}:
-        print(f"floradrop: {snapshot.attention.message}", file=sys.stderr)
-    return 0 if not failed and not unfinished and not stop.is_set() else 1
 
 
 def dry_run(config: Config) -> int:

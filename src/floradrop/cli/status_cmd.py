@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
-from floradrop.cli._common import add_config_option, load
+from floradrop.cli._common import add_config_option
 
 
 def configure(parser: argparse.ArgumentParser, verb: str) -> None:
@@ -18,21 +19,27 @@ def configure(parser: argparse.ArgumentParser, verb: str) -> None:
     parser.add_argument("--json", action="store_true", help="print the status as JSON")
 
 
-def snapshot_json(config: Any) -> dict[str, Any]:
+def snapshot_json(config: Any, *, state_dir: Path | None = None) -> dict[str, Any]:
+    """The running daemon's snapshot, else one built from the journal of ``config``.
+
+    With ``state_dir`` (the config did not load), a daemon that runs there is asked, and
+    ``config`` (then None) is needed only when none does."""
     from floradrop import control
     from floradrop.engine import build_snapshot, journal_path
     from floradrop.errors import DaemonNotRunningError
     from floradrop.instance import DaemonInfo
     from floradrop.journal import Journal
 
+    state_dir = state_dir or config.daemon.state_dir
     try:
-        reply = control.request(config.daemon.state_dir, "status")
+        reply = control.request(state_dir, control.STATUS)
         data: dict[str, Any] = reply["snapshot"]
-        info = DaemonInfo.read(config.daemon.state_dir)
+        info = DaemonInfo.read(state_dir)
         data["daemon"] = {"pid": info.pid, "tray": info.tray} if info else None
         return data
     except DaemonNotRunningError:
-        pass
+        if config is None:
+            raise
     journal = Journal(journal_path(config))
     try:
         data = build_snapshot(config, journal).to_json()
@@ -62,16 +69,22 @@ def render(data: dict[str, Any]) -> str:
     daemon = data.get("daemon")
     who = f"running (pid {daemon['pid']})" if daemon else "not running"
     lines.append(f"floradrop: {who}, {data['state']}{', PAUSED' if data['paused'] else ''}")
+    money = data.get("money") or {}
+    held = money.get("waiting_for_budget", data["held"])
     lines.append(
-        f"  {data['running']} running, {data['queued']} queued, {data['held']} waiting for budget, "
+        f"  {data['running']} running, {data['queued']} queued, {held} waiting for budget, "
         f"{data['done_today']} done today, {data['failed_today']} failed today, "
         f"${data['spend_today_usd']:.2f} spent today"
     )
+    lines.extend(_money_lines(money, data.get("questions") or []))
     attention = data.get("attention")
     if attention:
         lines.append(f"  ! {attention['message']}")
         if attention.get("hint"):
             lines.append(f"    What to do: {attention['hint']}")
+    if data.get("config_problem"):
+        lines.append("  ! the config file has errors; the daemon keeps its last good config:")
+        lines.extend("    " + line for line in data["config_problem"].splitlines())
     if data.get("last_error"):
         lines.append(f"  last error: {data['last_error']}")
     if daemon and daemon.get("tray"):
@@ -81,7 +94,10 @@ def render(data: dict[str, Any]) -> str:
     if not data["folders"]:
         lines.append("  no folders configured (run 'floradrop init')")
     for folder in data["folders"]:
-        lines.append(f"  {folder['name']}: {folder['path']} -> {folder['technique']}")
+        how = ["files hosted in [hosting]"] if folder.get("transfer") == "host" else []
+        how += ["links run on their URL"] if folder.get("links") else []
+        shown = f" ({'; '.join(how)})" if how else ""  # uploading is the default: not said
+        lines.append(f"  {folder['name']}: {folder['path']} -> {folder['technique']}{shown}")
         counts = folder["counts"]
         parts = [f"{state} {counts[state]}" for state in _ORDER if counts.get(state)]
         if folder.get("progress"):
@@ -92,8 +108,48 @@ def render(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _money_lines(money: dict[str, Any], questions: list[dict[str, Any]]) -> list[str]:
+    """Spend today / this week / this month, in total and per folder; money reserved; the
+    big drops waiting for a go-ahead."""
+    lines: list[str] = []
+    for question in questions:
+        lines.append(f"  ? {question['text']} ('floradrop approve' or 'floradrop cancel')")
+    spend = money.get("spend")
+    if not spend:
+        return lines
+    reserved = money.get("reserved", {})
+
+    def line(key: str | None) -> str:
+        def amount(period: str) -> float:
+            part = spend[period]
+            return float(part["total_usd"] if key is None else part["folders"].get(key, 0.0))
+
+        held = reserved.get("total_usd", 0.0) if key is None else reserved["folders"].get(key, 0)
+        text = (
+            f"${amount('today'):.2f} today, ${amount('week'):.2f} this week, "
+            f"${amount('month'):.2f} this month"
+        )
+        return text + (f", ${held:.2f} reserved by runs in flight" if held else "")
+
+    lines.append("  spend: " + line(None))
+    folders = spend["today"]["folders"]
+    if len(folders) > 1:
+        for name in folders:
+            lines.append(f"      {name}: " + line(name))
+    return lines
+
+
 def run(args: argparse.Namespace) -> int:
-    config = load(args)
-    data = snapshot_json(config)
+    from floradrop.cli._daemon import locate
+    from floradrop.errors import DaemonNotRunningError
+
+    target = locate(args)
+    try:
+        data = snapshot_json(target.config, state_dir=target.state_dir)
+    except DaemonNotRunningError:
+        target.require_config()  # no daemon, and no config to read the journal with: say why
+        raise
+    if target.problem is not None:  # the daemon keeps its last good config meanwhile
+        data["config_problem"] = target.problem.describe()
     print(json.dumps(data, indent=2) if args.json else render(data))
     return 0

@@ -77,12 +77,16 @@ class Submitter:
         *,
         gate: CreateGate | None = None,
         on_created: Callable[[Job, Run], None] | None = None,
+        sign: Callable[[list[RunInput]], list[RunInput]] | None = None,
     ) -> None:
         self.client = client
         self.journal = journal
         self.workspace_id = workspace_id
         self.gate = gate or CreateGate()
         self.on_created = on_created  # told before the job turns RUNNING (e.g. the poll plan)
+        # Completes journaled inputs just before sending (hosted links: their signatures are
+        # never journaled, and are recomputed identically for a create sent again).
+        self._sign = sign or (lambda inputs: inputs)
 
     def submit(self, job: Job, inputs: list[RunInput], technique: Technique) -> Job:
         """UPLOADING -> SUBMITTING -> RUNNING. Raises on failure, leaving the job SUBMITTING
@@ -137,7 +141,7 @@ class Submitter:
 
     def _create(self, job: Job) -> Job:
         assert job.idempotency_key is not None
-        inputs = [RunInput(**i) for i in job.inputs]
+        inputs = self._sign([RunInput(**i) for i in job.inputs])
         run = self.client.start_run(job.technique, inputs, idempotency_key=job.idempotency_key)
         return self._adopt(job, run, "created")
 

@@ -147,8 +147,14 @@ class DemoActions:
     def reload_config(self) -> None:
         self._log("reload_config")
 
+    def acknowledge(self) -> None:
+        self._log("acknowledge")
+
     def quit(self) -> None:
         self._log("quit")
+
+    def open_dashboard(self) -> None:
+        self._log("open_dashboard")
 
     def set_start_at_login(self, enabled: bool) -> None:
         self.service_installed = enabled

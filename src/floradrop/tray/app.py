@@ -42,11 +42,17 @@ class TrayActions(Protocol):
 
     def reload_config(self) -> None: ...
 
+    def acknowledge(self) -> None:
+        """Past failures and the last error need no more attention."""
+
     def quit(self) -> None:
         """Stop the engine gracefully; the tray stops itself once this returns."""
 
     def set_start_at_login(self, enabled: bool) -> None:
         """Install or remove the login service. May raise FloradropError."""
+
+    def open_dashboard(self) -> None:
+        """Open the local dashboard in the browser (offered when ``dashboard=True``)."""
 
 
 def build_menu(
@@ -94,8 +100,10 @@ class TrayApp:
         config_file: Path | None,
         log_file: Path | None,
         notifier: Notifier | None = None,
+        dashboard: bool = False,
     ) -> None:
         self._source = snapshots
+        self.dashboard = dashboard
         self._actions = actions
         self.notifications = notifications
         self._config_file = config_file
@@ -228,7 +236,7 @@ class TrayApp:
             if tooltip != icon.title:
                 icon.title = tooltip
                 self._set_tooltip(tooltip)
-            model = menu_model(snapshot, has_menu=self.backend.has_menu)
+            model = menu_model(snapshot, has_menu=self.backend.has_menu, dashboard=self.dashboard)
             if model != self._model:
                 icon.menu = self._menu(snapshot)
         for notification in self._notifier.update(snapshot, time.monotonic()):
@@ -253,7 +261,7 @@ class TrayApp:
         return render_icon(snapshot.state, snapshot.in_flight, ICON_SIZE)
 
     def _menu(self, snapshot: Snapshot) -> Any:
-        self._model = menu_model(snapshot, has_menu=self.backend.has_menu)
+        self._model = menu_model(snapshot, has_menu=self.backend.has_menu, dashboard=self.dashboard)
         if not self._model:
             return None
         return build_menu(self._pystray, self._model, self._choose)
@@ -302,6 +310,10 @@ class TrayApp:
                     self._actions.resume()
                 case Action.RELOAD_CONFIG:
                     self._actions.reload_config()
+                case Action.ACKNOWLEDGE:
+                    self._actions.acknowledge()
+                case Action.OPEN_DASHBOARD:
+                    self._actions.open_dashboard()
                 case Action.OPEN if entry.path is not None:
                     open_path(entry.path)
                 case Action.START_AT_LOGIN:

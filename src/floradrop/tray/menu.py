@@ -23,7 +23,9 @@ class Action(enum.StrEnum):
     PAUSE = "pause"
     RESUME = "resume"
     OPEN = "open"  # open ``MenuEntry.path`` with the platform's opener
+    OPEN_DASHBOARD = "open_dashboard"  # the local web dashboard, in the browser
     RELOAD_CONFIG = "reload_config"
+    ACKNOWLEDGE = "acknowledge"  # past failures and the last error need no more attention
     START_AT_LOGIN = "start_at_login"  # toggles: enable when unchecked, disable when checked
     QUIT = "quit"
 
@@ -144,8 +146,16 @@ def _open_entry(label: str, path: Path | None) -> MenuEntry:
     return MenuEntry(label, Action.OPEN, path=path, enabled=path is not None)
 
 
-def menu_model(snapshot: Snapshot, *, has_menu: bool = True) -> tuple[MenuEntry, ...]:
-    """The tray menu for ``snapshot``.
+def acknowledgeable(snapshot: Snapshot) -> bool:
+    """Something that "Acknowledge" clears is shown: a recent failure or a last error."""
+    failed = snapshot.attention is not None and snapshot.attention.kind is AttentionKind.FAILED_JOB
+    return failed or snapshot.last_error is not None
+
+
+def menu_model(
+    snapshot: Snapshot, *, has_menu: bool = True, dashboard: bool = False
+) -> tuple[MenuEntry, ...]:
+    """The tray menu for ``snapshot`` (with "Open dashboard" when ``dashboard``).
 
     With ``has_menu=False`` (a backend that shows no menu, such as pystray's xorg) only the
     action a click on the icon may run is returned: opening the log, where the status is.
@@ -164,6 +174,10 @@ def menu_model(snapshot: Snapshot, *, has_menu: bool = True) -> tuple[MenuEntry,
             checked=snapshot.paused,
         )
     )
+    if acknowledgeable(snapshot):
+        entries.append(MenuEntry("Acknowledge", Action.ACKNOWLEDGE))
+    if dashboard:
+        entries.append(MenuEntry("Open dashboard", Action.OPEN_DASHBOARD))
     entries.append(SEPARATOR)
     if snapshot.folders:
         entries.extend(_folder_entry(folder) for folder in snapshot.folders)
