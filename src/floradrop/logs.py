@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import threading
 from pathlib import Path
@@ -37,10 +38,20 @@ def add_secret(value: str | None) -> None:
             _secrets.add(value)
 
 
+# The parts of a presigned URL that sign it or name who signed it (SigV4 and SigV2 query
+# authentication): a URL in a log line keeps its host and key but never these values.
+_URL_SIGNATURE = re.compile(
+    r"(?i)\b(X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|Signature|AWSAccessKeyId"
+    r"|X-Goog-Signature|X-Goog-Credential)=[^&\s\"'<>]+"
+)
+
+
 def redact(text: str) -> str:
     for secret in tuple(_secrets):
         if secret in text:
             text = text.replace(secret, "[REDACTED]")
+    if "=" in text:
+        text = _URL_SIGNATURE.sub(r"\1=[REDACTED]", text)
     return text
 
 

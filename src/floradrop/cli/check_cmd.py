@@ -1,4 +1,5 @@
-"""``floradrop check``: validate the config, reach the API, check each rule against its technique.
+"""``floradrop check``: validate the config, reach the API, check each rule against its technique,
+and (with ``[hosting]``) that the bucket is reachable, writable and its links fetchable.
 
 Changes nothing. Exit 0 when everything would work, 3 for a config problem, 4 for a key
 problem, 5 when the API cannot be reached. ``--json`` prints one JSON object instead (``ok``,
@@ -110,4 +111,10 @@ def _check(args: argparse.Namespace, result: dict[str, Any], say: Any) -> None:
             hint=f"fix the folders and rules in {config.source} ('floradrop techniques show "
             "SLUG' lists a technique's inputs)",
         )
+    if config.hosting is not None:
+        from floradrop.hosting.check import check_hosting
+
+        lines = check_hosting(config)
+        result["hosting"] = {"bucket": config.hosting.bucket, "ok": True}
+        say("\n".join(lines))
     say("check passed")

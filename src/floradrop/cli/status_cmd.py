@@ -105,7 +105,10 @@ def render(data: dict[str, Any]) -> str:
     if not data["folders"]:
         lines.append("  no folders configured (run 'floradrop init')")
     for folder in data["folders"]:
-        lines.append(f"  {folder['name']}: {folder['path']} -> {folder['technique']}")
+        how = ["files hosted in [hosting]"] if folder.get("transfer") == "host" else []
+        how += ["links run on their URL"] if folder.get("links") else []
+        shown = f" ({'; '.join(how)})" if how else ""  # uploading is the default: not said
+        lines.append(f"  {folder['name']}: {folder['path']} -> {folder['technique']}{shown}")
         counts = folder["counts"]
         parts = [f"{state} {counts[state]}" for state in _ORDER if counts.get(state)]
         if folder.get("progress"):

@@ -73,6 +73,10 @@ _EXTENSIONS: Final[Mapping[str, str]] = {
     "pdf": DOCUMENT,
 }
 
+LINK_EXTENSIONS: Final = (".url", ".webloc", ".txt")
+"""In a ``links = true`` folder these may hold a URL (``pipeline.links``): the run then takes
+the URL's media, planned as the technique's main input type."""
+
 _NOUN: Final[Mapping[str | None, str]] = {
     IMAGE: "an image",
     VIDEO: "a video",
@@ -454,7 +458,7 @@ def validate_rules(
             )
             continue
         seen: set[str] = set()
-        for dropped in _admitted_types(rule, technique):
+        for dropped in _admitted_types(rule, technique, links=folder.links):
             try:
                 plan_inputs(technique, rule, dropped, where=rule_key)
             except ConfigError as exc:
@@ -464,11 +468,11 @@ def validate_rules(
     return errors
 
 
-def _admitted_types(rule: Rule, technique: Technique) -> list[str | None]:
+def _admitted_types(rule: Rule, technique: Technique, *, links: bool) -> list[str | None]:
     types: dict[str | None, None] = {}
     for pattern in rule.match:
         extension = _pinned_extension(pattern)
-        if extension is None:
+        if extension is None or (links and extension.lower() in LINK_EXTENSIONS):
             types[main_input_type(technique)] = None
         else:
             types[media_type(PurePath("x" + extension))] = None
