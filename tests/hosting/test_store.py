@@ -154,3 +154,12 @@ def test_clean_up_removes_objects_unused_for_the_set_days(s3: S3, tmp_path: Path
     store._next_cleanup = 0.0
     store.maybe_cleanup()
     assert s3.keys() == []
+
+
+def test_a_signature_echoed_in_a_run_error_is_not_journaled_or_reported() -> None:
+    from floradrop.pipeline.fileaway import Failure
+
+    url = "https://s3.example.com/b/k.png?X-Amz-Date=1&X-Amz-Signature=0123456789abcdef"
+    failure = Failure(f"the run failed: cannot fetch {url}", "x", "input_unreachable", url)
+    assert "0123456789abcdef" not in failure.message + (failure.flora_message or "")
+    assert "X-Amz-Signature=[REDACTED]" in failure.message
