@@ -254,6 +254,8 @@ class Journal:
         fields.setdefault("created_at", now)
         fields["updated_at"] = now
         fields["state"] = JobState(fields["state"]).value
+        if JobState(fields["state"]).terminal:  # e.g. a duplicate: finished as it is journaled
+            fields.setdefault("finished_at", now)
         for name in _JSON_FIELDS & fields.keys():
             fields[name] = json.dumps(fields[name])
         columns = ", ".join(fields)

@@ -95,6 +95,8 @@ class FolderStatus:
     technique: str
     counts: dict[str, int] = field(default_factory=dict)  # JobState value -> number of jobs
     progress: tuple[float, ...] = ()  # progress (0-100) of each running job
+    transfer: str = "upload"  # "upload" (FLORA assets) or "host" (the [hosting] bucket)
+    links: bool = False  # dropped .url/.webloc/.txt links run on their URL
 
     def count(self, state: JobState) -> int:
         return self.counts.get(state.value, 0)
@@ -196,6 +198,8 @@ class Snapshot:
                     "technique": f.technique,
                     "counts": {s.value: f.counts.get(s.value, 0) for s in JobState},
                     "progress": list(f.progress),
+                    "transfer": f.transfer,
+                    "links": f.links,
                 }
                 for f in self.folders
             ],

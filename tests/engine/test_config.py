@@ -20,12 +20,14 @@ from floradrop.config import (
     DaemonSettings,
     FloraSettings,
     FolderConfig,
+    HostingSettings,
     InvalidConfigError,
     Rule,
     config_path,
     load_config,
     parse_config,
 )
+from floradrop.config.loader import example_config_file
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "floradrop.example.toml"
 
@@ -74,7 +76,7 @@ def test_the_example_config_loads(isolated_home: Path) -> None:
 
 def test_the_example_documents_every_key() -> None:
     text = EXAMPLE.read_text(encoding="utf-8")
-    for model in (FloraSettings, DaemonSettings, FolderConfig, Rule):
+    for model in (FloraSettings, DaemonSettings, FolderConfig, Rule, HostingSettings):
         for key in model.model_fields:
             documented = rf"^#? ?{key} = |^\[\[folders\.{key}\]\]$"
             assert re.search(documented, text, re.MULTILINE), f"{model.__name__}.{key}"
@@ -652,9 +654,12 @@ def test_a_missing_file_says_how_to_make_one(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(tmp_path / "nope.toml")
     assert str(tmp_path / "nope.toml") in info.value.message
+    example = example_config_file()
     assert info.value.hint == (
-        f"run `floradrop init`, or copy config/floradrop.example.toml to {tmp_path / 'nope.toml'}"
+        f"run `floradrop init`, or copy the commented example {example} to "
+        f"{tmp_path / 'nope.toml'} and edit it"
     )
+    assert example.is_file() and example.name == "floradrop.example.toml"  # a real file
 
 
 def test_toml_syntax_errors_give_line_and_column(tmp_path: Path) -> None:

@@ -49,6 +49,17 @@ def snapshot_json(config: Any, *, state_dir: Path | None = None) -> dict[str, An
     return data
 
 
+def service_installed() -> bool | None:
+    """Does any login entry (tray or headless) start floradrop? None where none is supported."""
+    import contextlib
+
+    from floradrop.service import all_backends
+
+    with contextlib.suppress(Exception):  # a platform without login start: unknown
+        return any(backend.is_installed() for backend in all_backends())
+    return None
+
+
 _ORDER = (
     "waiting",
     "held",
@@ -94,7 +105,10 @@ def render(data: dict[str, Any]) -> str:
     if not data["folders"]:
         lines.append("  no folders configured (run 'floradrop init')")
     for folder in data["folders"]:
-        lines.append(f"  {folder['name']}: {folder['path']} -> {folder['technique']}")
+        how = ["files hosted in [hosting]"] if folder.get("transfer") == "host" else []
+        how += ["links run on their URL"] if folder.get("links") else []
+        shown = f" ({'; '.join(how)})" if how else ""  # uploading is the default: not said
+        lines.append(f"  {folder['name']}: {folder['path']} -> {folder['technique']}{shown}")
         counts = folder["counts"]
         parts = [f"{state} {counts[state]}" for state in _ORDER if counts.get(state)]
         if folder.get("progress"):
@@ -146,6 +160,8 @@ def run(args: argparse.Namespace) -> int:
     except DaemonNotRunningError:
         target.require_config()  # no daemon, and no config to read the journal with: say why
         raise
+    if data.get("service_installed") is None:  # a headless daemon, or none running: look
+        data["service_installed"] = service_installed()
     if target.problem is not None:  # the daemon keeps its last good config meanwhile
         data["config_problem"] = target.problem.describe()
     print(json.dumps(data, indent=2) if args.json else render(data))

@@ -159,6 +159,17 @@ def fetch_outputs(job: Job, run: Run, ctx: FetchContext) -> Job:
     return job
 
 
+def _media_input(job: Job, item: dict[str, str]) -> dict[str, str | None]:
+    """Where a media input came from: a FLORA asset, a hosted object, or a URL (a dropped
+    link or a fixed input). Hosted links are stored unsigned, so nothing secret is shown."""
+    recorded = job.assets.get(item["id"]) or {}
+    if recorded.get("hosted"):
+        return {"hosted_object": recorded["hosted"], "url": item["value"]}
+    if recorded.get("asset_id"):
+        return {"asset_id": recorded["asset_id"]}
+    return {"asset_id": None, "url": item["value"]}
+
+
 def source_changed(job: Job) -> bool:
     """The dropped file is still where it was, but with other bytes than the run's (it was
     saved again after the run was created: the new version is a job of its own)."""
@@ -181,14 +192,9 @@ def provenance(
 
     The run's cost is in the first output's sidecar only (``cost_in`` names it in the
     others), so adding up the sidecars of a folder gives what was spent."""
-    media_inputs = {k: v.get("asset_id") for k, v in job.assets.items()}
     inputs = [
         {"id": i["id"], "type": i["type"]}
-        | (
-            {"value": i["value"]}
-            if i["type"] == "text"
-            else {"asset_id": media_inputs.get(i["id"])}
-        )
+        | ({"value": i["value"]} if i["type"] == "text" else _media_input(job, i))
         for i in job.inputs
     ]
     document = {

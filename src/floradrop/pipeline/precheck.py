@@ -108,7 +108,8 @@ def _check_image(path: Path) -> str:
             raise JobError(
                 f"{path.name} is a damaged or incomplete image ({exc}).", hint=_IMAGE_HINT
             ) from None
-    if complete.check(str(path)) is complete.INCOMPLETE:  # e.g. a JPEG with no end marker
+    # JPEG and PNG say exactly where the image ends (data after it is fine)
+    if kind in ("JPEG", "PNG") and complete.check(str(path)) is complete.INCOMPLETE:
         raise JobError(
             f"{path.name} is an incomplete image: its bytes stop before the end the format "
             "marks (cut short while it was written or copied).",

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from stat import S_ISREG
+from typing import TYPE_CHECKING
 
 from loguru import logger
 
@@ -24,9 +25,13 @@ from floradrop.files import sha256_file
 from floradrop.flora.client import FloraClient
 from floradrop.flora.models import TEXT, Asset, IOSpec, RunInput, Technique
 from floradrop.journal import Job, Journal
-from floradrop.pipeline import verdict
+from floradrop.pipeline import decide, links, verdict
 from floradrop.pipeline.precheck import check_upload
 from floradrop.status import JobState
+
+if TYPE_CHECKING:
+    from floradrop.hosting import Hosting
+    from floradrop.hosting.store import Store
 
 MAX_TEXT_BYTES = 256 * 1024
 STILL_WRITING_SECONDS = 10.0  # a file this recently written that looks broken is looked at again
@@ -58,6 +63,7 @@ class UploadContext:
     client: FloraClient
     journal: Journal
     workspace_id: str
+    hosting: Hosting | None = None  # for folders with transfer = "host"
 
 
 class Interrupted(Exception):  # noqa: N818 - a signal for the engine
@@ -163,7 +169,14 @@ def build_inputs(
 ) -> tuple[list[RunInput], Job]:
     """The run inputs for ``job`` (uploading what needs uploading); returns the updated job."""
     source = Path(job.source_path)
-    plan = verdict.before_upload(source, rule, technique)  # the dry run decides alike
+    if links.may_be_link(source, folder):
+        _check_unchanged(job)
+    link = links.dropped_link(source, folder)  # None unless a link in a `links = true` folder
+    dropped = link.media_type(technique) if link else decide.media_type(source)
+    written = any(rule is r for r in folder.rules)  # else the folder's own technique
+    where = None if written else f"folder {folder.name!r}"
+    plan = verdict.before_upload(rule, technique, dropped, where=where)  # as the dry run
+    store = _store(folder, ctx)
     for bound in plan.inputs:  # a sidecar that is a link fails the job before any upload
         if bound.binding.kind == "sidecar":
             _not_a_link(sidecar_path(source, bound.binding), source)
@@ -175,11 +188,22 @@ def build_inputs(
             if value is not None:
                 inputs.append(RunInput(spec.id, TEXT, value))
             continue
+        if link is not None and binding.kind == "file":
+            inputs.append(RunInput(spec.id, spec.type, link.url))  # FLORA fetches it
+            continue
         recorded = job.assets.get(spec.id)
+        if recorded and store is not None and recorded.get("hosted"):
+            url = store.link(recorded["hosted"])  # dated now: the run is created next
+            inputs.append(RunInput(spec.id, spec.type, url))
+            continue
         if recorded:
+            if binding.kind not in ("path", "sidecar"):
+                _check_unchanged(job)  # uploaded ahead: still the file that was uploaded?
             inputs.append(RunInput(spec.id, spec.type, recorded["url"]))
             continue
-        if binding.kind == "path":
+        if binding.kind == "path" and store is not None:
+            url = store.link(_host_fixed(Path(binding.value or ""), spec, store, job))
+        elif binding.kind == "path":
             url = _fixed_asset(Path(binding.value or ""), ctx, job)
         else:
             if binding.kind == "sidecar":
@@ -191,10 +215,15 @@ def build_inputs(
             else:
                 path = source
                 _check_unchanged(job)
-            asset = _upload_media(job, path, spec, ctx, should_stop=should_stop)
-            url = asset.url or ""
             assets = dict(job.assets)
-            assets[spec.id] = {"asset_id": asset.asset_id, "url": url}
+            if store is not None:
+                key = _host_media(job, path, spec, store, should_stop=should_stop)
+                url = store.link(key)
+                assets[spec.id] = {"hosted": key, "url": url}
+            else:
+                asset = _upload_media(job, path, spec, ctx, should_stop=should_stop)
+                url = asset.url or ""
+                assets[spec.id] = {"asset_id": asset.asset_id, "url": url}
             job = ctx.journal.transition(job.id, JobState.UPLOADING, assets=assets)
         inputs.append(RunInput(spec.id, spec.type, url))
     # The last look before the run is created: a file saved again while its inputs were
@@ -234,6 +263,63 @@ def _upload_media(
     if path == source:
         _check_unchanged(job)
     return asset
+
+
+def _store(folder: FolderConfig, ctx: UploadContext) -> Store | None:
+    if folder.transfer != "host":
+        return None
+    if ctx.hosting is None:
+        raise JobError(
+            f'{folder.name} has transfer = "host", but hosting is not available here',
+            hint="run it with 'floradrop run'",
+        )
+    return ctx.hosting.store()
+
+
+def _host_media(
+    job: Job, path: Path, spec: IOSpec, store: Store, *, should_stop: Callable[[], bool]
+) -> str:
+    """Check the dropped file or a sidecar and put it in the bucket; its object key."""
+    source = Path(job.source_path)
+    size = path.stat().st_size
+    try:
+        content_type = check_upload(path, spec.type, size)
+        digest = job.content_hash if path == source else sha256_file(path)
+        key = store.ensure(
+            path,
+            digest,
+            content_type=content_type or _guess_type(path),
+            on_progress=ProgressLog(job.id, path.name, should_stop),
+            should_stop=should_stop,
+        )
+    except Exception as exc:
+        if path == source:
+            _check_unchanged(job)
+            if isinstance(exc, JobError):
+                _maybe_still_written(job)
+        raise
+    if path == source:
+        _check_unchanged(job)  # hosted bytes are those hashed at admission (else: a new job)
+    return key
+
+
+def _host_fixed(path: Path, spec: IOSpec, store: Store, job: Job) -> str:
+    """A fixed local file bound to an input, hosted (content-addressed: once per content)."""
+    try:
+        digest = sha256_file(path)
+    except OSError as exc:
+        raise JobError(
+            f"cannot read the fixed input file {path}: {exc.strerror}",
+            hint="check the `path:` binding in the config",
+        ) from exc
+    content_type = check_upload(path, spec.type, path.stat().st_size)
+    return store.ensure(path, digest, content_type=content_type or _guess_type(path))
+
+
+def _guess_type(path: Path) -> str:
+    import mimetypes
+
+    return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
 
 
 def _maybe_still_written(job: Job) -> None:

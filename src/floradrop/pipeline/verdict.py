@@ -41,10 +41,12 @@ class Verdict:
     rule: Rule | None = None
 
 
-def before_upload(source: Path, rule: Rule, technique: Technique) -> decide.InputPlan:
+def before_upload(
+    rule: Rule, technique: Technique, dropped_type: str | None, *, where: str | None = None
+) -> decide.InputPlan:
     """The job's input plan; raises :class:`ConfigError` when the dropped file fits none of the
     technique's inputs (e.g. a ``.docx`` where only images go)."""
-    return decide.plan_inputs(technique, rule, decide.media_type(source))
+    return decide.plan_inputs(technique, rule, dropped_type, where=where)
 
 
 def admission(
@@ -89,7 +91,7 @@ def upload_problem(path: Path, rule: Rule, technique: Technique) -> str | None:
     from floradrop.pipeline.upload import read_text_input
 
     try:
-        plan = before_upload(path, rule, technique)
+        plan = before_upload(rule, technique, decide.media_type(path))
         for bound in plan.inputs:
             if bound.binding.kind == "file" and bound.input.type != TEXT:
                 check_upload(path, bound.input.type, path.stat().st_size)
