@@ -70,6 +70,7 @@ from floradrop.status import (
     RecentItem,
     Snapshot,
 )
+from floradrop.workflows import chains
 
 JOURNAL_NAME = "journal.sqlite3"
 SIDECAR_WAIT_SECONDS = 30.0  # how long a file waits for its sidecar (e.g. photo.txt) to arrive
@@ -98,6 +99,10 @@ _OUTPUT_STATES = frozenset({JobState.FETCHING, JobState.FILING})
 
 def _ignored(rel: PurePath, *, folder: FolderConfig) -> bool:
     return decide.ignore_reason(rel, folder) is not None
+
+
+def _filed(job: Job) -> Path | None:
+    return Path(job.filed_path) if job.filed_path else None
 
 
 def journal_path(config: Config) -> Path:
@@ -163,6 +168,7 @@ def build_snapshot(
             progress_by_folder.setdefault(job.folder, []).append(
                 live.progress.get(job.id, job.progress)
             )
+    flows = chains.flows(config.folders)
     folders = tuple(
         FolderStatus(
             name=f.name,
@@ -173,6 +179,7 @@ def build_snapshot(
             technique=", ".join(dict.fromkeys(r.technique for r in f.effective_rules())),
             counts=dict(counts.get(str(f.path), {})),
             progress=tuple(progress_by_folder.get(str(f.path), ())),
+            flow=flows.get(f.path, ()),
         )
         for f in config.folders
     )
@@ -375,6 +382,7 @@ class Engine:
                         + str(self.config.source or "the config"),
                     ) from None
                 clean_temp_files(directory)
+            clean_temp_files(chains.staging_dir(folder, self.config.folders) or folder.outputs)
 
     def _watch_specs(self) -> list[WatchSpec]:
         specs = []
@@ -1021,7 +1029,8 @@ class Engine:
         folder = self.folders.get(job.folder)
         if folder is None or job.state.terminal:
             return
-        file_failed(job, folder, self.journal, failure)
+        job = file_failed(job, folder, self.journal, failure)
+        chains.carry_sidecar(folder.path / job.rel_path, _filed(job))
         self._forget(job_id)
 
     def _forget(self, job_id: int, *, keep_progress: bool = False) -> None:
@@ -1149,9 +1158,16 @@ class Engine:
                 run = self.client.get_run(
                     job.run_id, technique=job.technique, poll_url=job.poll_url
                 )
+            staging = chains.staging_dir(folder, self.config.folders)
             ctx = FetchContext(
-                self.client, self.journal, folder.outputs, rule.technique, self._stop.is_set
+                self.client,
+                self.journal,
+                folder.outputs,
+                rule.technique,
+                self._stop.is_set,
+                staging,
             )
             job = fetch_outputs(job, run, ctx)
-        file_done(job, folder, self.journal)
+        job = file_done(job, folder, self.journal)
+        chains.carry_sidecar(folder.path / job.rel_path, _filed(job))
         logger.bind(job=job.id).info("done: {}", job.name)

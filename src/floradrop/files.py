@@ -185,10 +185,15 @@ def move_no_clobber(src: Path, directory: Path, name: str | None = None) -> Path
     return dest
 
 
-def write_text_atomic(directory: Path, name: str, text: str) -> Path:
-    """Write a small text file (report, sidecar) atomically under a free name."""
+def write_text_atomic(
+    directory: Path, name: str, text: str, *, staging: Path | None = None
+) -> Path:
+    """Write a small text file (report, sidecar) atomically under a free name (the temporary
+    file in ``staging`` when given: a folder on the same filesystem that nobody watches)."""
     directory.mkdir(parents=True, exist_ok=True)
-    temp = temp_path(directory, name)
+    if staging is not None:
+        staging.mkdir(parents=True, exist_ok=True)
+    temp = temp_path(staging or directory, name)
     try:
         with open_fresh(temp, text=True) as handle:
             handle.write(text)

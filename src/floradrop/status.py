@@ -92,6 +92,7 @@ class FolderStatus:
     technique: str
     counts: dict[str, int] = field(default_factory=dict)  # JobState value -> number of jobs
     progress: tuple[float, ...] = ()  # progress (0-100) of each running job
+    flow: tuple[str, ...] = ()  # a chain of folders: every step's name, first to last
 
     def count(self, state: JobState) -> int:
         return self.counts.get(state.value, 0)
@@ -185,6 +186,7 @@ class Snapshot:
                     "technique": f.technique,
                     "counts": {s.value: f.counts.get(s.value, 0) for s in JobState},
                     "progress": list(f.progress),
+                    "flow": list(f.flow),
                 }
                 for f in self.folders
             ],

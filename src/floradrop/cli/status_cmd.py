@@ -90,8 +90,14 @@ def render(data: dict[str, Any]) -> str:
         lines.append(f"  ! {data['tray_warning']}")
     if not data["folders"]:
         lines.append("  no folders configured (run 'floradrop init')")
+    shown: set[tuple[str, ...]] = set()
     for folder in data["folders"]:
-        lines.append(f"  {folder['name']}: {folder['path']} -> {folder['technique']}")
+        flow = tuple(folder.get("flow") or ())
+        if flow and flow not in shown:
+            shown.add(flow)
+            lines.append("  flow: " + " → ".join(flow) + _flow_counts(data["folders"], flow))
+        step = f"step {flow.index(folder['name']) + 1} of {len(flow)}: " if flow else ""
+        lines.append(f"  {step}{folder['name']}: {folder['path']} -> {folder['technique']}")
         counts = folder["counts"]
         parts = [f"{state} {counts[state]}" for state in _ORDER if counts.get(state)]
         if folder.get("progress"):
@@ -100,6 +106,19 @@ def render(data: dict[str, Any]) -> str:
     if data.get("log_file"):
         lines.append(f"  log: {data['log_file']}")
     return "\n".join(lines)
+
+
+def _flow_counts(folders: list[dict[str, Any]], flow: tuple[str, ...]) -> str:
+    """A chain's work as one: in progress anywhere in it, finished by its last step."""
+    steps = [f for f in folders if tuple(f.get("flow") or ()) == flow]
+    busy = sum(f["counts"].get(s, 0) for f in steps for s in _ORDER if s not in _FINISHED)
+    last = [f for f in steps if f["name"] == flow[-1]]
+    done = sum(f["counts"].get("done", 0) for f in last)
+    failed = sum(f["counts"].get("failed", 0) for f in steps)
+    return f" ({busy} in progress, {done} through, {failed} failed)"
+
+
+_FINISHED = frozenset({"done", "failed", "duplicate", "cancelled"})
 
 
 def run(args: argparse.Namespace) -> int:

@@ -25,6 +25,7 @@ from floradrop import paths
 from floradrop.config.fields import expand_path
 from floradrop.config.folders import SIBLING_SUFFIXES, FolderConfig
 from floradrop.config.problems import ProblemSpec, invalid, invalid_many, spec
+from floradrop.workflows.chains import chain_problems
 
 DEFAULT_BASE_URL: Final = "https://app.flora.ai/api/v1"
 ENV_PREFIX: Final = "FLORADROP_"
@@ -194,8 +195,9 @@ _WHAT: Final = {
 
 
 def folder_problems(config: Config) -> list[ProblemSpec]:
-    """Cross-folder refusals: a folder watched twice, watched folders inside one another, and
-    any folder floradrop writes to (outputs, done, failed, state, logs) inside a watched one."""
+    """Cross-folder refusals: a folder watched twice, watched folders inside one another, any
+    folder floradrop writes to (outputs, done, failed, state, logs) inside a watched one, except
+    outputs that are another folder's inbox (a chain), and loops of chained folders."""
     problems: list[ProblemSpec] = []
     folders = config.folders
     for i, folder in enumerate(folders):
@@ -224,6 +226,8 @@ def folder_problems(config: Config) -> list[ProblemSpec]:
         for key, suffix in SIBLING_SUFFIXES.items():
             target: Path = getattr(folder, key)
             for watched in folders:
+                if key == "outputs" and _same(target, watched.path):
+                    break  # a chain into that folder (or its own inbox): see chain_problems
                 if _inside(target, watched.path):
                     where = "is" if _same(target, watched.path) else "is inside"
                     problems.append(
@@ -237,6 +241,7 @@ def folder_problems(config: Config) -> list[ProblemSpec]:
                         )
                     )
                     break
+    problems.extend(chain_problems(folders))
     for key in ("state_dir", "log_dir"):
         target = getattr(config.daemon, key)
         for watched in folders:
