@@ -26,6 +26,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path, PurePath
 
 from loguru import logger
@@ -70,7 +71,7 @@ from floradrop.status import (
     RecentItem,
     Snapshot,
 )
-from floradrop.workflows import chains
+from floradrop.workflows import chains, schedule
 
 JOURNAL_NAME = "journal.sqlite3"
 SIDECAR_WAIT_SECONDS = 30.0  # how long a file waits for its sidecar (e.g. photo.txt) to arrive
@@ -158,6 +159,7 @@ def build_snapshot(
     daemon_running: bool = False,
     log_file: Path | None = None,
     service_installed: bool | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> Snapshot:
     """The status snapshot, from the journal plus (when the daemon runs) its live state."""
     counts = journal.counts()
@@ -169,6 +171,7 @@ def build_snapshot(
                 live.progress.get(job.id, job.progress)
             )
     flows = chains.flows(config.folders)
+    windows = schedule.folder_statuses(config, journal, (clock or datetime.now)())
     folders = tuple(
         FolderStatus(
             name=f.name,
@@ -180,6 +183,7 @@ def build_snapshot(
             counts=dict(counts.get(str(f.path), {})),
             progress=tuple(progress_by_folder.get(str(f.path), ())),
             flow=flows.get(f.path, ()),
+            schedule=windows.get(str(f.path)),
         )
         for f in config.folders
     )
@@ -189,7 +193,8 @@ def build_snapshot(
 
     midnight = start_of_today()
     failed_today = journal.finished_since(midnight, JobState.FAILED)
-    held = total([JobState.HELD])
+    scheduled = sum(w.held for w in windows.values())
+    held = total([JobState.HELD]) - scheduled
     attention = live.blocked
     if attention is None and live.offline:
         attention = Attention(
@@ -241,6 +246,7 @@ def build_snapshot(
         running=total(ACTIVE_STATES),
         queued=total([JobState.WAITING]),
         held=held,
+        scheduled=scheduled,
         done_today=journal.finished_since(midnight, JobState.DONE),
         failed_today=failed_today,
         spend_today_usd=journal.spend(today()),
@@ -314,6 +320,7 @@ class Engine:
         self.cycles = 0  # scheduler iterations (lets tests wait for "a few rounds")
         self._wall_clock: Callable[[], float] = time.time  # tests jump it to fake a wake-up
         self._clocks: tuple[float, float] | None = None  # (wall, monotonic) at the last round
+        self.schedule = schedule.ScheduleGate()  # schedule windows (tests inject its clock)
 
     # -- set-up -------------------------------------------------------------------------------
 
@@ -548,6 +555,7 @@ class Engine:
             daemon_running=True,
             log_file=self.log_file,
             service_installed=self.service_installed,
+            clock=self.schedule.clock,
         )
         self._snapshot_cache = (now, snap)
         return snap
@@ -795,6 +803,7 @@ class Engine:
         if self._paused or self.live.offline or self.live.blocked is not None:
             return
         if count(JobState.HELD):
+            self.schedule.release(self.journal, self.config)
             self._release_holds()
         # Up to twice the upload workers are handed jobs, so a worker that finishes starts the
         # next one at once; the pool's size still bounds the uploads under way.
@@ -862,6 +871,8 @@ class Engine:
 
     def _release_holds(self) -> None:
         for job in self.journal.jobs([JobState.HELD], limit=50):
+            if schedule.is_schedule_hold(job):
+                continue  # released by its window, not by the budget
             if not self._over_budget(job):
                 with contextlib.suppress(StaleTransition):
                     self.journal.transition(job.id, JobState.HELD, JobState.WAITING, note=None)
@@ -1068,6 +1079,8 @@ class Engine:
         if self._paused or self._stop.is_set():
             self.journal.transition(job.id, JobState.UPLOADING, JobState.WAITING)
             return
+        if self.schedule.hold_if_closed(self.journal, self.config, folder, job):
+            return  # uploaded; its run starts when the folder's window opens
         self._submitter.submit(job, inputs, technique)
         self._trial = False  # a run was created: credits are back
 

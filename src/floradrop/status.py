@@ -83,6 +83,19 @@ class RecentItem:
 
 
 @dataclass(frozen=True)
+class ScheduleStatus:
+    """A folder's schedule window (``schedule = "22:00-07:00"``) as status shows it."""
+
+    window: str
+    open: bool
+    opens: str  # when it next opens, in words ("at 22:00", "Monday at 09:00")
+    held: int = 0  # jobs uploaded and held until it opens
+
+    def to_json(self) -> dict[str, Any]:
+        return {"window": self.window, "open": self.open, "opens": self.opens, "held": self.held}
+
+
+@dataclass(frozen=True)
 class FolderStatus:
     name: str
     path: Path  # the inbox
@@ -93,6 +106,7 @@ class FolderStatus:
     counts: dict[str, int] = field(default_factory=dict)  # JobState value -> number of jobs
     progress: tuple[float, ...] = ()  # progress (0-100) of each running job
     flow: tuple[str, ...] = ()  # a chain of folders: every step's name, first to last
+    schedule: ScheduleStatus | None = None  # None: runs may start at any time
 
     def count(self, state: JobState) -> int:
         return self.counts.get(state.value, 0)
@@ -108,6 +122,7 @@ class Snapshot:
     running: int = 0  # jobs with an active state (uploading .. filing)
     queued: int = 0  # jobs waiting
     held: int = 0  # jobs waiting for budget
+    scheduled: int = 0  # jobs held until their folder's schedule window opens
     done_today: int = 0
     failed_today: int = 0
     spend_today_usd: float = 0.0
@@ -146,6 +161,8 @@ class Snapshot:
             parts.append(f"{self.queued} queued")
         if self.held:
             parts.append(f"{self.held} waiting for budget")
+        if self.scheduled:
+            parts.append(f"{self.scheduled} held by schedule")
         parts.append(f"{self.done_today} done today")
         if self.failed_today:
             parts.append(f"{self.failed_today} failed")
@@ -161,6 +178,7 @@ class Snapshot:
             "running": self.running,
             "queued": self.queued,
             "held": self.held,
+            "scheduled": self.scheduled,
             "done_today": self.done_today,
             "failed_today": self.failed_today,
             "spend_today_usd": round(self.spend_today_usd, 6),
@@ -187,6 +205,7 @@ class Snapshot:
                     "counts": {s.value: f.counts.get(s.value, 0) for s in JobState},
                     "progress": list(f.progress),
                     "flow": list(f.flow),
+                    "schedule": f.schedule.to_json() if f.schedule else None,
                 }
                 for f in self.folders
             ],

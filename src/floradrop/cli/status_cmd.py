@@ -73,6 +73,7 @@ def render(data: dict[str, Any]) -> str:
         f"  {data['running']} running, {data['queued']} queued, {data['held']} waiting for budget, "
         f"{data['done_today']} done today, {data['failed_today']} failed today, "
         f"${data['spend_today_usd']:.2f} spent today"
+        + (f", {data['scheduled']} held by schedule" if data.get("scheduled") else "")
     )
     attention = data.get("attention")
     if attention:
@@ -98,6 +99,11 @@ def render(data: dict[str, Any]) -> str:
             lines.append("  flow: " + " → ".join(flow) + _flow_counts(data["folders"], flow))
         step = f"step {flow.index(folder['name']) + 1} of {len(flow)}: " if flow else ""
         lines.append(f"  {step}{folder['name']}: {folder['path']} -> {folder['technique']}")
+        window = folder.get("schedule")
+        if window:
+            state = "open" if window["open"] else f"closed, runs start {window['opens']}"
+            held = f"; {window['held']} held by schedule" if window["held"] else ""
+            lines.append(f"      schedule {window['window']} ({state}){held}")
         counts = folder["counts"]
         parts = [f"{state} {counts[state]}" for state in _ORDER if counts.get(state)]
         if folder.get("progress"):

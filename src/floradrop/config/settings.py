@@ -22,7 +22,7 @@ from pydantic_settings import (
 )
 
 from floradrop import paths
-from floradrop.config.fields import expand_path
+from floradrop.config.fields import check_schedule, expand_path
 from floradrop.config.folders import SIBLING_SUFFIXES, FolderConfig
 from floradrop.config.problems import ProblemSpec, invalid, invalid_many, spec
 from floradrop.workflows.chains import chain_problems
@@ -84,6 +84,7 @@ class DaemonSettings(BaseModel):
     settle_seconds: float = Field(default=1.0, ge=0, le=600)
     poll_interval_seconds: float = Field(default=3.0, ge=2, le=60)
     daily_budget_usd: float | None = Field(default=None, ge=0)
+    schedule: str | None = None  # when runs may start, for every folder without its own
     rescan_seconds: float = Field(default=300, ge=10)
     duplicates: Literal["skip", "process"] = "skip"
     notifications: bool = True
@@ -95,6 +96,11 @@ class DaemonSettings(BaseModel):
     @classmethod
     def _dirs(cls, value: Any) -> Path:
         return expand_path(value)
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _schedule(cls, value: Any) -> Any:
+        return check_schedule(value)
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -83,6 +83,11 @@ def status_lines(snapshot: Snapshot) -> tuple[str, ...]:
         activity = "Idle: watching for new files"
     if snapshot.held:
         activity += f", {snapshot.held} waiting for budget"
+    if snapshot.scheduled:
+        windows = [f.schedule for f in snapshot.folders if f.schedule and f.schedule.held]
+        opens = sorted({w.opens for w in windows})
+        activity += f", {snapshot.scheduled} held by schedule"
+        activity += f" (starts {opens[0]})" if len(opens) == 1 else ""
     day = f"{snapshot.done_today} done today"
     if snapshot.failed_today:
         day += f", {snapshot.failed_today} failed"
@@ -104,13 +109,16 @@ def attention_lines(attention: Attention) -> tuple[str, ...]:
 
 def _folder_label(folder: FolderStatus) -> str:
     busy = sum(folder.count(s) for s in JobState if s.active)
-    waiting = folder.count(JobState.WAITING) + folder.count(JobState.HELD)
+    scheduled = folder.schedule.held if folder.schedule else 0
+    waiting = folder.count(JobState.WAITING) + folder.count(JobState.HELD) - scheduled
     failed = folder.count(JobState.FAILED)
     parts = []
     if busy:
         parts.append(f"{busy} running")
     if waiting:
         parts.append(f"{waiting} queued")
+    if scheduled:
+        parts.append(f"{scheduled} held by schedule")
     if failed:
         parts.append(f"{failed} failed")
     suffix = f" ({', '.join(parts)})" if parts else ""
