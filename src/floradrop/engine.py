@@ -31,6 +31,7 @@ from pathlib import Path, PurePath
 
 from loguru import logger
 
+from floradrop import money
 from floradrop.acknowledge import acknowledge, acknowledged_at
 from floradrop.advice import run_failure_hint
 from floradrop.config import Config, FolderConfig, Rule
@@ -46,12 +47,14 @@ from floradrop.flora.errors import (
     ValidationError,
 )
 from floradrop.flora.models import Run, Technique
+from floradrop.hosting import Hosting
 from floradrop.journal import Job, Journal, StaleTransition, start_of_today, today
 from floradrop.pipeline import decide
 from floradrop.pipeline.admit import Outcome, admit
 from floradrop.pipeline.fetch import FetchContext, fetch_outputs
 from floradrop.pipeline.fileaway import Failure, file_done, file_duplicate, file_failed
 from floradrop.pipeline.poll import Poller
+from floradrop.pipeline.polling import PollHooks, RunPolling
 from floradrop.pipeline.submit import Submitter
 from floradrop.pipeline.upload import (
     Interrupted,
@@ -90,6 +93,7 @@ POLLING_INTERVAL = 5.0  # seconds between looks at an `observer = "polling"` fol
 # Offline, the API is tried again after 2 s, doubling up to this (so work resumes at most
 # this long, plus one request's retries, after FLORA is back).
 OFFLINE_PROBE_MAX_SECONDS = 10.0
+LOOK_AHEAD = 16  # at most this many jobs (and max_concurrent_runs) uploaded ahead of their run
 # Blocked, the daemon checks by itself whether the problem was fixed: a rejected key is
 # re-read and tried this often, and one run is tried this often after credits ran out.
 AUTH_RECHECK_SECONDS = 30.0
@@ -182,6 +186,8 @@ def build_snapshot(
             technique=", ".join(dict.fromkeys(r.technique for r in f.effective_rules())),
             counts=dict(counts.get(str(f.path), {})),
             progress=tuple(progress_by_folder.get(str(f.path), ())),
+            transfer=f.transfer,
+            links=f.links,
             flow=flows.get(f.path, ()),
             schedule=windows.get(str(f.path)),
         )
@@ -195,6 +201,7 @@ def build_snapshot(
     failed_today = journal.finished_since(midnight, JobState.FAILED)
     scheduled = sum(w.held for w in windows.values())
     held = total([JobState.HELD]) - scheduled
+    spending, questions, budget_held = money.status(config, journal)
     attention = live.blocked
     if attention is None and live.offline:
         attention = Attention(
@@ -211,10 +218,12 @@ def build_snapshot(
         )
     if attention is None and live.config_problem:
         attention = Attention(AttentionKind.CONFIG, live.config_problem, "fix the config file")
-    if attention is None and held:
+    if attention is None and questions:
+        attention = money.question_attention(questions)
+    if attention is None and budget_held:
         attention = Attention(
             AttentionKind.BUDGET,
-            f"{held} file(s) wait for budget.",
+            f"{budget_held} file(s) wait for budget.",
             "raise daily_budget_usd / budget_usd in the config, or wait until tomorrow",
         )
     recent_failures = tuple(
@@ -250,6 +259,8 @@ def build_snapshot(
         done_today=journal.finished_since(midnight, JobState.DONE),
         failed_today=failed_today,
         spend_today_usd=journal.spend(today()),
+        money=spending,
+        questions=questions,
         offline=live.offline,
         attention=attention,
         recent_results=tuple(results[:10]),
@@ -284,6 +295,7 @@ class Engine:
         self.techniques: dict[str, Technique] = {}
         self.connected = False
         self.service_installed: bool | None = None
+        self.hosting = Hosting(config.daemon.state_dir, lambda: self.config.hosting)
 
         self._paused = self.journal.paused
         self._stop = threading.Event()
@@ -294,13 +306,13 @@ class Engine:
         self._deferred: deque[tuple[float, ReadyFile]] = deque()
         self._first_seen: dict[Path, float] = {}
         self._inflight: set[int] = set()
-        self._queued: set[int] = set()  # waiting jobs handed to an upload worker
+        self._queued: set[int] = set()  # jobs handed to an upload worker to be run
+        self._ahead: set[int] = set()  # jobs handed to an upload worker to upload ahead
+        self._uploaded_ahead: set[int] = set()  # waiting jobs whose inputs are uploaded
         self._said: set[tuple[str, str, str]] = set()  # "leaving alone" kinds already logged
         self._inflight_lock = threading.Lock()
         self._not_before: dict[int, float] = {}
         self._attempts: dict[int, int] = {}
-        self._poll_busy = False
-        self._next_poll = 0.0
         self._next_stray_scan = 0.0
         self._next_probe = 0.0
         self._probe_delay = 2.0
@@ -315,6 +327,7 @@ class Engine:
         self._polls: ThreadPoolExecutor | None = None
         self._submitter: Submitter | None = None
         self._poller: Poller | None = None
+        self._polling: RunPolling | None = None
         self._config_check: Callable[[], object] | None = None
         self.on_change: Callable[[], None] | None = None
         self.cycles = 0  # scheduler iterations (lets tests wait for "a few rounds")
@@ -344,8 +357,23 @@ class Engine:
                 )
             self.workspace_id = workspaces[0].workspace_id
         self.techniques = self._load_techniques(self.config)
-        self._submitter = Submitter(self.client, self.journal, self.workspace_id)
         self._poller = Poller(self.client, self.workspace_id)
+        d = self.config.daemon
+        self._polling = RunPolling(
+            self._poller,
+            self.journal,
+            PollHooks(self._finish_run, self._fail, self.live.progress.__setitem__,
+                      self._poll_failed, self._changed),
+            interval=d.poll_interval_seconds,
+            run_timeout_seconds=d.run_timeout_minutes * 60,
+        )  # fmt: skip
+        self._submitter = Submitter(
+            self.client,
+            self.journal,
+            self.workspace_id,
+            sign=self.hosting.sign_inputs,
+            on_created=self._polling.on_created,
+        )
         self.connected = True
         self.live.offline = False
 
@@ -422,7 +450,7 @@ class Engine:
         self._fetches = ThreadPoolExecutor(
             max(2, d.max_concurrent_uploads), thread_name_prefix="floradrop-fetch"
         )
-        self._polls = ThreadPoolExecutor(1, thread_name_prefix="floradrop-poll")
+        self._polls = ThreadPoolExecutor(2, thread_name_prefix="floradrop-poll")
         for name, target in (
             ("floradrop-admit", self._admit_loop),
             ("floradrop-scheduler", self._schedule_loop),
@@ -536,6 +564,13 @@ class Engine:
             self._intake.forget(path)
         self.request_rescan()
         return message
+
+    def answer(self, verb: str, targets: list[str]) -> money.Answer:
+        """``approve`` or ``cancel`` held jobs (tray, CLI, dashboard); wakes the scheduler."""
+        act = money.approve if verb == "approve" else money.cancel
+        answer = act(self.journal, self.config, targets)
+        self._changed()
+        return answer
 
     def acknowledge(self) -> None:
         """Past failures and the last error need no more attention (``floradrop ack``)."""
@@ -671,7 +706,8 @@ class Engine:
     def _schedule_loop(self) -> None:
         next_config_check = 0.0
         while not self._stop.is_set():
-            self._wake.wait(0.25)
+            due = self._polling.wake_at() if self._polling is not None else None
+            self._wake.wait(min(0.25, max(0.0, due - time.monotonic())) if due else 0.25)
             # Let a burst of changes (500 files settling at once) become one round, not 500.
             if self._stop.wait(_COALESCE_SECONDS):
                 return
@@ -784,45 +820,45 @@ class Engine:
             if self._claim(job, now):
                 assert self._fetches is not None
                 self._fetches.submit(self._guarded, job.id, self._fetch_task)
-        # Poll cycle.
-        running = count(JobState.RUNNING)
-        # Polling with a rejected key only gets 401s: wait for the key's re-check.
+        # Poll the runs that are due (pipeline/polling.py). Not with a rejected key: it would
+        # only get 401s until the key's re-check.
         rejected = self.live.blocked is not None and self.live.blocked.kind is AttentionKind.AUTH
-        if (
-            running
-            and not self._poll_busy
-            and now >= self._next_poll
-            and not self.live.offline
-            and not rejected
-        ):
-            self._poll_busy = True
-            self._next_poll = now + d.poll_interval_seconds
+        if self._polling is not None and not self.live.offline and not rejected:
             assert self._polls is not None
-            self._polls.submit(self._poll_task)
+            self._polling.dispatch(now, count(JobState.RUNNING), self._polls)
         # New work, within the limits.
         if self._paused or self.live.offline or self.live.blocked is not None:
             return
         if count(JobState.HELD):
             self.schedule.release(self.journal, self.config)
-            self._release_holds()
+            money.release_holds(self.journal, self.config, self._cost_of)
+        if counts.get(JobState.WAITING.value):
+            incoming = self._ready.qsize() + len(self._deferred)
+            incoming += self._intake.pending if self._intake is not None else 0
+            money.review(self.journal, self.config, self._cost_of, incoming=incoming)
         # Up to twice the upload workers are handed jobs, so a worker that finishes starts the
-        # next one at once; the pool's size still bounds the uploads under way.
-        queued = len(self._queued)
-        uploading = count(JobState.UPLOADING) + queued
-        in_flight = count(JobState.UPLOADING, JobState.SUBMITTING, JobState.RUNNING) + queued
-        free = min(2 * d.max_concurrent_uploads - uploading, d.max_concurrent_runs - in_flight)
+        # next one at once; the pool's size still bounds the uploads under way. Jobs handed
+        # out to be run (_queued) count as runs in flight; beyond the free run slots, the next
+        # few jobs are uploaded ahead (_ahead), so that a freed slot only waits for a create.
+        queued, ahead = len(self._queued), len(self._ahead)
+        in_flight = count(JobState.SUBMITTING, JobState.RUNNING) + queued
+        free = min(2 * d.max_concurrent_uploads - queued - ahead, d.max_concurrent_runs - in_flight)
+        look = min(d.max_concurrent_runs, LOOK_AHEAD) - ahead - len(self._uploaded_ahead)
         if self._trial:
-            free = min(free, 1 - uploading - count(JobState.SUBMITTING))
-        if free <= 0 or not counts.get(JobState.WAITING.value):
+            free, look = min(free, 1 - queued - count(JobState.SUBMITTING)), 0
+        if (free <= 0 and look <= 0) or not counts.get(JobState.WAITING.value):
             return
-        for job in self.journal.startable(limit=free + len(self._not_before) + 8):
+        limit = max(free, 0) + look + len(self._not_before) + 8
+        for job in self.journal.startable(limit=limit):
+            if job.approval is None:
+                continue  # the big-drop guard waits for the rest of its burst
             if free <= 0:
-                break
-            if self._over_budget(job):
-                self.journal.transition(
-                    job.id, JobState.WAITING, JobState.HELD, note="waiting for budget"
-                )
-                logger.bind(job=job.id).warning("{} waits for budget", job.name)
+                if look > 0 and len(self._ahead) < d.max_concurrent_uploads - queued:
+                    look -= self._upload_ahead(job, now)
+                continue
+            hold = money.budget_hold(self.journal, self.config, job, self._cost_of(job))
+            if hold is not None:
+                money.hold(self.journal, job, hold)
                 self._changed()
                 continue
             if not self._claim(job, now):
@@ -831,6 +867,17 @@ class Engine:
             self._queued.add(job.id)
             assert self._uploads is not None
             self._uploads.submit(self._guarded, job.id, self._upload_task)
+
+    def _upload_ahead(self, job: Job, now: float) -> bool:
+        if job.id in self._uploaded_ahead:
+            return False
+        hold = money.budget_hold(self.journal, self.config, job, self._cost_of(job))
+        if hold is not None or not self._claim(job, now):
+            return False  # (a run that would not fit a budget is not uploaded either)
+        self._ahead.add(job.id)
+        assert self._uploads is not None
+        self._uploads.submit(self._guarded, job.id, lambda j: self._upload_task(j, True))
+        return True
 
     def _claim(self, job: Job, now: float) -> bool:
         if self._not_before.get(job.id, 0.0) > now:
@@ -852,34 +899,6 @@ class Engine:
         if technique is not None:
             return technique.run_cost
         return job.run_cost or 0.0
-
-    def _over_budget(self, job: Job) -> bool:
-        cost = self._cost_of(job)
-        day = today()
-        daily = self.config.daemon.daily_budget_usd
-        if (
-            daily is not None
-            and self.journal.spend(day) + self.journal.committed() + cost > daily + 1e-9
-        ):
-            return True
-        folder = self.folders.get(job.folder)
-        if folder is not None and folder.budget_usd is not None:
-            spent = self.journal.spend(day, job.folder) + self.journal.committed(job.folder)
-            if spent + cost > folder.budget_usd + 1e-9:
-                return True
-        return False
-
-    def _release_holds(self) -> None:
-        for job in self.journal.jobs([JobState.HELD], limit=50):
-            if schedule.is_schedule_hold(job):
-                continue  # released by its window, not by the budget
-            if not self._over_budget(job):
-                with contextlib.suppress(StaleTransition):
-                    self.journal.transition(job.id, JobState.HELD, JobState.WAITING, note=None)
-                    logger.bind(job=job.id).info("{}: budget available again", job.name)
-                    self._changed()
-            else:
-                break
 
     # -- tasks (run on the worker pools) -------------------------------------------------------
 
@@ -971,6 +990,7 @@ class Engine:
             )
         finally:
             self._queued.discard(job_id)
+            self._ahead.discard(job_id)
             self._release(job_id)
             self._changed()
 
@@ -1048,6 +1068,7 @@ class Engine:
         """A job that moved on loses its retry state and last error (a daemon runs for weeks)."""
         self._attempts.pop(job_id, None)
         self._not_before.pop(job_id, None)
+        self._uploaded_ahead.discard(job_id)
         if self.live.last_error_job == job_id:
             self.live.last_error = self.live.last_error_job = None
         if not keep_progress:
@@ -1067,17 +1088,22 @@ class Engine:
             )
         return folder, rule, technique
 
-    def _upload_task(self, job: Job) -> None:
-        self._queued.discard(job.id)
+    def _upload_task(self, job: Job, ahead: bool = False) -> None:
+        self._uploaded_ahead.discard(job.id)
         if self._paused or self._stop.is_set() or self.live.blocked or self.live.offline:
             return  # paused (or blocked) while queued: stays waiting
-        job = self.journal.transition(job.id, JobState.WAITING, JobState.UPLOADING)
+        started = money.start(self.journal, self.config, job, self._cost_of(job))
+        if started is None:
+            return  # held: it would pass a budget
+        job = started
         folder, rule, technique = self._rule(job)
         assert self._submitter is not None
-        ctx = UploadContext(self.client, self.journal, self.workspace_id)
+        ctx = UploadContext(self.client, self.journal, self.workspace_id, self.hosting)
         inputs, job = build_inputs(job, folder, rule, technique, ctx, should_stop=self._stop.is_set)
-        if self._paused or self._stop.is_set():
+        if ahead or self._paused or self._stop.is_set():
             self.journal.transition(job.id, JobState.UPLOADING, JobState.WAITING)
+            if ahead:
+                self._uploaded_ahead.add(job.id)  # its create waits for a run slot
             return
         if self.schedule.hold_if_closed(self.journal, self.config, folder, job):
             return  # uploaded; its run starts when the folder's window opens
@@ -1091,44 +1117,16 @@ class Engine:
         assert self._submitter is not None
         self._submitter.resolve(job, technique)
 
-    def _poll_task(self) -> None:
-        try:
-            assert self._poller is not None
-            jobs = self.journal.jobs([JobState.RUNNING])
-            runs = self._poller.poll(jobs)
-            timeout = self.config.daemon.run_timeout_minutes * 60
-            for job in jobs:
-                run = runs.get(job.id)
-                if run is None:
-                    continue
-                self.live.progress[job.id] = run.progress
-                if run.terminal:
-                    try:
-                        self._finish_run(job, run)
-                    except StaleTransition:
-                        continue
-                elif job.submitted_at and time.time() - job.submitted_at > timeout:
-                    self._fail(
-                        job.id,
-                        Failure(
-                            f"the run did not finish within {timeout / 60:g} minutes",
-                            "it may still finish in the FLORA app; raise run_timeout_minutes for "
-                            "long techniques",
-                        ),
-                    )
-        except NetworkError as exc:
+    def _poll_failed(self, exc: Exception) -> None:
+        if isinstance(exc, FatalError):
+            self._block(exc)
+        elif isinstance(exc, NetworkError):
             if not self.live.offline:
                 logger.warning("FLORA cannot be reached while polling ({})", exc.message)
-                self.live.offline = True
-        except FatalError as exc:
-            self._block(exc)
-        except FloradropError as exc:
-            logger.warning("polling failed: {}", exc.message)
-        except Exception as exc:
-            logger.opt(exception=exc).error("polling failed")
-        finally:
-            self._poll_busy = False
-            self._changed()
+            self.live.offline = True
+        else:  # (a traceback only for what is not one of ours: a bug)
+            trace = None if isinstance(exc, FloradropError) else exc
+            logger.opt(exception=trace).warning("polling failed: {}", getattr(exc, "message", exc))
 
     def _finish_run(self, job: Job, run: Run) -> None:
         self.live.progress.pop(job.id, None)
@@ -1148,7 +1146,7 @@ class Engine:
                 assert self._fetches is not None
                 self._fetches.submit(self._guarded, job.id, lambda j: self._fetch_task(j, run))
             return
-        if cost:
+        if cost is not None:  # 0 too: the report and `retry` then say nothing was charged
             job = self.journal.transition(job.id, JobState.RUNNING, cost=cost, day=today())
         if run.status == "completed":
             failure = Failure(

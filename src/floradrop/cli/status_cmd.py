@@ -69,12 +69,15 @@ def render(data: dict[str, Any]) -> str:
     daemon = data.get("daemon")
     who = f"running (pid {daemon['pid']})" if daemon else "not running"
     lines.append(f"floradrop: {who}, {data['state']}{', PAUSED' if data['paused'] else ''}")
+    money = data.get("money") or {}
+    held = money.get("waiting_for_budget", data["held"])
     lines.append(
-        f"  {data['running']} running, {data['queued']} queued, {data['held']} waiting for budget, "
+        f"  {data['running']} running, {data['queued']} queued, {held} waiting for budget, "
         f"{data['done_today']} done today, {data['failed_today']} failed today, "
         f"${data['spend_today_usd']:.2f} spent today"
         + (f", {data['scheduled']} held by schedule" if data.get("scheduled") else "")
     )
+    lines.extend(_money_lines(money, data.get("questions") or []))
     attention = data.get("attention")
     if attention:
         lines.append(f"  ! {attention['message']}")
@@ -91,14 +94,17 @@ def render(data: dict[str, Any]) -> str:
         lines.append(f"  ! {data['tray_warning']}")
     if not data["folders"]:
         lines.append("  no folders configured (run 'floradrop init')")
-    shown: set[tuple[str, ...]] = set()
+    flows_shown: set[tuple[str, ...]] = set()
     for folder in data["folders"]:
         flow = tuple(folder.get("flow") or ())
-        if flow and flow not in shown:
-            shown.add(flow)
+        if flow and flow not in flows_shown:
+            flows_shown.add(flow)
             lines.append("  flow: " + " → ".join(flow) + _flow_counts(data["folders"], flow))
         step = f"step {flow.index(folder['name']) + 1} of {len(flow)}: " if flow else ""
-        lines.append(f"  {step}{folder['name']}: {folder['path']} -> {folder['technique']}")
+        how = ["files hosted in [hosting]"] if folder.get("transfer") == "host" else []
+        how += ["links run on their URL"] if folder.get("links") else []
+        shown = f" ({'; '.join(how)})" if how else ""  # uploading is the default: not said
+        lines.append(f"  {step}{folder['name']}: {folder['path']} -> {folder['technique']}{shown}")
         window = folder.get("schedule")
         if window:
             state = "open" if window["open"] else f"closed, runs start {window['opens']}"
@@ -125,6 +131,37 @@ def _flow_counts(folders: list[dict[str, Any]], flow: tuple[str, ...]) -> str:
 
 
 _FINISHED = frozenset({"done", "failed", "duplicate", "cancelled"})
+
+
+def _money_lines(money: dict[str, Any], questions: list[dict[str, Any]]) -> list[str]:
+    """Spend today / this week / this month, in total and per folder; money reserved; the
+    big drops waiting for a go-ahead."""
+    lines: list[str] = []
+    for question in questions:
+        lines.append(f"  ? {question['text']} ('floradrop approve' or 'floradrop cancel')")
+    spend = money.get("spend")
+    if not spend:
+        return lines
+    reserved = money.get("reserved", {})
+
+    def line(key: str | None) -> str:
+        def amount(period: str) -> float:
+            part = spend[period]
+            return float(part["total_usd"] if key is None else part["folders"].get(key, 0.0))
+
+        held = reserved.get("total_usd", 0.0) if key is None else reserved["folders"].get(key, 0)
+        text = (
+            f"${amount('today'):.2f} today, ${amount('week'):.2f} this week, "
+            f"${amount('month'):.2f} this month"
+        )
+        return text + (f", ${held:.2f} reserved by runs in flight" if held else "")
+
+    lines.append("  spend: " + line(None))
+    folders = spend["today"]["folders"]
+    if len(folders) > 1:
+        for name in folders:
+            lines.append(f"      {name}: " + line(name))
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:

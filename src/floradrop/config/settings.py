@@ -24,6 +24,7 @@ from pydantic_settings import (
 from floradrop import paths
 from floradrop.config.fields import check_schedule, expand_path
 from floradrop.config.folders import SIBLING_SUFFIXES, FolderConfig
+from floradrop.config.hosting import HostingSettings
 from floradrop.config.problems import ProblemSpec, invalid, invalid_many, spec
 from floradrop.workflows.chains import chain_problems
 
@@ -84,6 +85,9 @@ class DaemonSettings(BaseModel):
     settle_seconds: float = Field(default=1.0, ge=0, le=600)
     poll_interval_seconds: float = Field(default=3.0, ge=2, le=60)
     daily_budget_usd: float | None = Field(default=None, ge=0)
+    # The big-drop guard: a burst of more runs, or more dollars, than this waits for a yes.
+    confirm_above_files: int = Field(default=20, ge=1)
+    confirm_above_usd: float = Field(default=5.0, gt=0)
     schedule: str | None = None  # when runs may start, for every folder without its own
     rescan_seconds: float = Field(default=300, ge=10)
     duplicates: Literal["skip", "process"] = "skip"
@@ -152,6 +156,7 @@ class Config(BaseSettings):
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     ui: UiSettings = Field(default_factory=UiSettings)
     folders: tuple[FolderConfig, ...] = ()
+    hosting: HostingSettings | None = None
 
     _source: Path | None = PrivateAttr(default=None)
     _digest: str | None = PrivateAttr(default=None)
@@ -206,6 +211,17 @@ def folder_problems(config: Config) -> list[ProblemSpec]:
     outputs that are another folder's inbox (a chain), and loops of chained folders."""
     problems: list[ProblemSpec] = []
     folders = config.folders
+    for i, folder in enumerate(folders):
+        if folder.transfer == "host" and config.hosting is None:
+            problems.append(
+                spec(
+                    'is "host", but there is no [hosting] section naming the bucket',
+                    value=folder.transfer,
+                    fix="add [hosting] with endpoint and bucket (see the README), or set "
+                    'transfer = "upload"',
+                    at=("folders", i, "transfer"),
+                )
+            )
     for i, folder in enumerate(folders):
         for j, other in enumerate(folders[:i]):
             if _same(folder.path, other.path):
