@@ -1163,13 +1163,13 @@ class Engine:
 
     def _fetch_task(self, job: Job, run: Run | None = None) -> None:
         folder, rule, _technique = self._rule(job)
+        staging = chains.staging_dir(folder, self.config.folders)
         if job.state is JobState.FETCHING:
             if run is None:
                 assert job.run_id is not None
                 run = self.client.get_run(
                     job.run_id, technique=job.technique, poll_url=job.poll_url
                 )
-            staging = chains.staging_dir(folder, self.config.folders)
             ctx = FetchContext(
                 self.client,
                 self.journal,
@@ -1179,6 +1179,6 @@ class Engine:
                 staging,
             )
             job = fetch_outputs(job, run, ctx)
-        job = file_done(job, folder, self.journal)
+        job = file_done(job, folder, self.journal, staging=staging)
         chains.carry_sidecar(folder.path / job.rel_path, _filed(job))
         logger.bind(job=job.id).info("done: {}", job.name)
