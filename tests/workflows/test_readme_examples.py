@@ -24,3 +24,17 @@ def test_the_chain_example_is_one_flow(isolated_home: Path) -> None:
     cam, grade = config.folders
     assert cam.outputs == grade.path
     assert set(flows(config.folders).values()) == {("CCTV Cam", "Color Transfer")}
+
+
+def test_the_schedule_example(isolated_home: Path) -> None:
+    from datetime import datetime
+
+    from floradrop.workflows.schedule import window_of
+
+    config = parse_config(_snippet("office hours"), source=Path("README.md"))
+    [folder] = config.folders
+    window = window_of(config, folder)
+    assert window is not None
+    assert window.is_open(datetime(2026, 12, 12, 21, 0))  # Saturday evening
+    assert not window.is_open(datetime(2026, 12, 7, 23, 0))  # the folder's own, not nights
+    assert config.daemon.schedule == "22:00-07:00"
