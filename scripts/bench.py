@@ -152,6 +152,8 @@ def make_engine(root: Path, base_url: str, key: str, folders: str, daemon: str =
     config_path = root / "floradrop.toml"
     config_path.write_text(
         f"[daemon]\nstate_dir = {str(root / 'state')!r}\nlog_dir = {str(root / 'logs')!r}\n"
+        # a benchmark is a big drop on purpose: no big-drop question
+        "confirm_above_files = 1000000\nconfirm_above_usd = 1000000.0\n"
         f"{daemon}\n{folders}\n",
         encoding="utf-8",
     )

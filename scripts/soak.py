@@ -136,6 +136,8 @@ class Soak:
             f"state_dir = {str(self.state)!r}\n"
             f"log_dir = {str(self.root / 'logs')!r}\n"
             "settle_seconds = 0.5\n"
+            "confirm_above_files = 1000000\n"  # a soak is a big drop on purpose
+            "confirm_above_usd = 1000000.0\n"
             "poll_interval_seconds = 2\n"
             "rescan_seconds = 3600\n"  # a missed event must not be rescued by a rescan
             "\n[[folders]]\n"

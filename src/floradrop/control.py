@@ -38,10 +38,15 @@ RESUME = "resume"  # args (optional): {"folder": PATH}
 RELOAD = "reload"  # re-read the config file now
 RETRY = "retry"  # args: {"path": PATH}; reply: {"message": TEXT}
 QUIT = "quit"  # stop gracefully
+# The big-drop guard and cancel (floradrop.money); the open questions are in the status
+# snapshot's "questions". args: {"targets": [TARGET, ...]}: job ids, file paths, or watched
+# folders (path or name); none: every held big drop. reply: {"count": N, "message": TEXT}.
+APPROVE = "approve"  # start the jobs held for the user's go-ahead
+CANCEL = "cancel"  # jobs whose run was not created: to the failed folder, with a report
 # Past failures and the last error need no more attention (``floradrop ack``, the tray's
 # "Acknowledge"). Live problems (offline, key, credits, budget, config) stay until fixed.
 ACKNOWLEDGE = "acknowledge"
-COMMANDS = (STATUS, PAUSE, RESUME, RELOAD, RETRY, QUIT, ACKNOWLEDGE)
+COMMANDS = (STATUS, PAUSE, RESUME, RELOAD, RETRY, QUIT, ACKNOWLEDGE, APPROVE, CANCEL)
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 

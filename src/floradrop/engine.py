@@ -30,6 +30,7 @@ from pathlib import Path, PurePath
 
 from loguru import logger
 
+from floradrop import money
 from floradrop.acknowledge import acknowledge, acknowledged_at
 from floradrop.advice import run_failure_hint
 from floradrop.config import Config, FolderConfig, Rule
@@ -45,6 +46,7 @@ from floradrop.flora.errors import (
     ValidationError,
 )
 from floradrop.flora.models import Run, Technique
+from floradrop.hosting import Hosting
 from floradrop.journal import Job, Journal, StaleTransition, start_of_today, today
 from floradrop.pipeline import decide
 from floradrop.pipeline.admit import Outcome, admit
@@ -173,6 +175,8 @@ def build_snapshot(
             technique=", ".join(dict.fromkeys(r.technique for r in f.effective_rules())),
             counts=dict(counts.get(str(f.path), {})),
             progress=tuple(progress_by_folder.get(str(f.path), ())),
+            transfer=f.transfer,
+            links=f.links,
         )
         for f in config.folders
     )
@@ -183,6 +187,7 @@ def build_snapshot(
     midnight = start_of_today()
     failed_today = journal.finished_since(midnight, JobState.FAILED)
     held = total([JobState.HELD])
+    spending, questions, budget_held = money.status(config, journal)
     attention = live.blocked
     if attention is None and live.offline:
         attention = Attention(
@@ -199,10 +204,12 @@ def build_snapshot(
         )
     if attention is None and live.config_problem:
         attention = Attention(AttentionKind.CONFIG, live.config_problem, "fix the config file")
-    if attention is None and held:
+    if attention is None and questions:
+        attention = money.question_attention(questions)
+    if attention is None and budget_held:
         attention = Attention(
             AttentionKind.BUDGET,
-            f"{held} file(s) wait for budget.",
+            f"{budget_held} file(s) wait for budget.",
             "raise daily_budget_usd / budget_usd in the config, or wait until tomorrow",
         )
     recent_failures = tuple(
@@ -237,6 +244,8 @@ def build_snapshot(
         done_today=journal.finished_since(midnight, JobState.DONE),
         failed_today=failed_today,
         spend_today_usd=journal.spend(today()),
+        money=spending,
+        questions=questions,
         offline=live.offline,
         attention=attention,
         recent_results=tuple(results[:10]),
@@ -271,6 +280,7 @@ class Engine:
         self.techniques: dict[str, Technique] = {}
         self.connected = False
         self.service_installed: bool | None = None
+        self.hosting = Hosting(config.daemon.state_dir, lambda: self.config.hosting)
 
         self._paused = self.journal.paused
         self._stop = threading.Event()
@@ -330,7 +340,9 @@ class Engine:
                 )
             self.workspace_id = workspaces[0].workspace_id
         self.techniques = self._load_techniques(self.config)
-        self._submitter = Submitter(self.client, self.journal, self.workspace_id)
+        self._submitter = Submitter(
+            self.client, self.journal, self.workspace_id, sign=self.hosting.sign_inputs
+        )
         self._poller = Poller(self.client, self.workspace_id)
         self.connected = True
         self.live.offline = False
@@ -521,6 +533,13 @@ class Engine:
             self._intake.forget(path)
         self.request_rescan()
         return message
+
+    def answer(self, verb: str, targets: list[str]) -> money.Answer:
+        """``approve`` or ``cancel`` held jobs (tray, CLI, dashboard); wakes the scheduler."""
+        act = money.approve if verb == "approve" else money.cancel
+        answer = act(self.journal, self.config, targets)
+        self._changed()
+        return answer
 
     def acknowledge(self) -> None:
         """Past failures and the last error need no more attention (``floradrop ack``)."""
@@ -787,7 +806,11 @@ class Engine:
         if self._paused or self.live.offline or self.live.blocked is not None:
             return
         if count(JobState.HELD):
-            self._release_holds()
+            money.release_holds(self.journal, self.config, self._cost_of)
+        if counts.get(JobState.WAITING.value):
+            incoming = self._ready.qsize() + len(self._deferred)
+            incoming += self._intake.pending if self._intake is not None else 0
+            money.review(self.journal, self.config, self._cost_of, incoming=incoming)
         # Up to twice the upload workers are handed jobs, so a worker that finishes starts the
         # next one at once; the pool's size still bounds the uploads under way.
         queued = len(self._queued)
@@ -801,11 +824,11 @@ class Engine:
         for job in self.journal.startable(limit=free + len(self._not_before) + 8):
             if free <= 0:
                 break
-            if self._over_budget(job):
-                self.journal.transition(
-                    job.id, JobState.WAITING, JobState.HELD, note="waiting for budget"
-                )
-                logger.bind(job=job.id).warning("{} waits for budget", job.name)
+            if job.approval is None:
+                continue  # the big-drop guard waits for the rest of its burst
+            hold = money.budget_hold(self.journal, self.config, job, self._cost_of(job))
+            if hold is not None:
+                money.hold(self.journal, job, hold)
                 self._changed()
                 continue
             if not self._claim(job, now):
@@ -835,32 +858,6 @@ class Engine:
         if technique is not None:
             return technique.run_cost
         return job.run_cost or 0.0
-
-    def _over_budget(self, job: Job) -> bool:
-        cost = self._cost_of(job)
-        day = today()
-        daily = self.config.daemon.daily_budget_usd
-        if (
-            daily is not None
-            and self.journal.spend(day) + self.journal.committed() + cost > daily + 1e-9
-        ):
-            return True
-        folder = self.folders.get(job.folder)
-        if folder is not None and folder.budget_usd is not None:
-            spent = self.journal.spend(day, job.folder) + self.journal.committed(job.folder)
-            if spent + cost > folder.budget_usd + 1e-9:
-                return True
-        return False
-
-    def _release_holds(self) -> None:
-        for job in self.journal.jobs([JobState.HELD], limit=50):
-            if not self._over_budget(job):
-                with contextlib.suppress(StaleTransition):
-                    self.journal.transition(job.id, JobState.HELD, JobState.WAITING, note=None)
-                    logger.bind(job=job.id).info("{}: budget available again", job.name)
-                    self._changed()
-            else:
-                break
 
     # -- tasks (run on the worker pools) -------------------------------------------------------
 
@@ -1051,10 +1048,13 @@ class Engine:
         self._queued.discard(job.id)
         if self._paused or self._stop.is_set() or self.live.blocked or self.live.offline:
             return  # paused (or blocked) while queued: stays waiting
-        job = self.journal.transition(job.id, JobState.WAITING, JobState.UPLOADING)
+        started = money.start(self.journal, self.config, job, self._cost_of(job))
+        if started is None:
+            return  # held: it would pass a budget
+        job = started
         folder, rule, technique = self._rule(job)
         assert self._submitter is not None
-        ctx = UploadContext(self.client, self.journal, self.workspace_id)
+        ctx = UploadContext(self.client, self.journal, self.workspace_id, self.hosting)
         inputs, job = build_inputs(job, folder, rule, technique, ctx, should_stop=self._stop.is_set)
         if self._paused or self._stop.is_set():
             self.journal.transition(job.id, JobState.UPLOADING, JobState.WAITING)
@@ -1126,7 +1126,7 @@ class Engine:
                 assert self._fetches is not None
                 self._fetches.submit(self._guarded, job.id, lambda j: self._fetch_task(j, run))
             return
-        if cost:
+        if cost is not None:  # 0 too: the report and `retry` then say nothing was charged
             job = self.journal.transition(job.id, JobState.RUNNING, cost=cost, day=today())
         if run.status == "completed":
             failure = Failure(

@@ -200,6 +200,23 @@ def write_text_atomic(directory: Path, name: str, text: str) -> Path:
         raise
 
 
+def replace_text_atomic(path: Path, text: str) -> Path:
+    """Write floradrop's own small text file (a report, a sidecar) atomically, replacing the
+    one at ``path``. Never used on a person's file."""
+    temp = temp_path(path.parent, path.name)
+    try:
+        with open_fresh(temp, text=True) as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        temp.replace(path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+    return path
+
+
 def clean_temp_files(directory: Path) -> int:
     """Remove floradrop's own leftover temporary files (from a crash) in ``directory``."""
     removed = 0

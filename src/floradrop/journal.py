@@ -19,13 +19,14 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from floradrop import budget
 from floradrop.errors import FatalError
 from floradrop.status import ACTIVE_STATES, JobState
 
@@ -100,6 +101,15 @@ _MIGRATIONS: dict[int, str] = {
 
 _JSON_FIELDS = frozenset({"assets", "inputs", "outputs"})
 
+# Columns added after the first schema: added to an older journal when it is opened.
+_ADDED_COLUMNS = {
+    "reserved": "REAL",  # the quote reserved against budgets when the job started uploading
+    "approval": "TEXT",  # the big-drop guard: NULL (not reviewed), auto, asked, approved
+}
+# A reservation counts against budgets while its job is in one of these states, until the
+# run's charged cost is known (then the spend counts).
+_RESERVING = tuple(s.value for s in ACTIVE_STATES)
+
 
 @dataclass(frozen=True)
 class Job:
@@ -139,6 +149,8 @@ class Job:
     updated_at: float
     finished_at: float | None
     day: str | None
+    reserved: float | None = None
+    approval: str | None = None
 
     @property
     def name(self) -> str:
@@ -185,6 +197,10 @@ class Journal:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=10000")
             self._db.executescript(_SCHEMA)
+            present = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+            for name, kind in _ADDED_COLUMNS.items():
+                if name not in present:
+                    self._db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
             # A journal without a version is version 1 (the tables above); migrate from there.
             self._db.execute(
                 "INSERT OR IGNORE INTO settings(key, value) VALUES ('schema_version', '1')"
@@ -238,6 +254,8 @@ class Journal:
         fields.setdefault("created_at", now)
         fields["updated_at"] = now
         fields["state"] = JobState(fields["state"]).value
+        if JobState(fields["state"]).terminal:  # e.g. a duplicate: finished as it is journaled
+            fields.setdefault("finished_at", now)
         for name in _JSON_FIELDS & fields.keys():
             fields[name] = json.dumps(fields[name])
         columns = ", ".join(fields)
@@ -296,6 +314,7 @@ class Journal:
         folder: str | None = None,
         limit: int | None = None,
         newest_first: bool = False,
+        created_since: float | None = None,
         skip_folders: Iterable[str] = (),
     ) -> list[Job]:
         query = "SELECT * FROM jobs"
@@ -312,6 +331,9 @@ class Journal:
         if folder is not None:
             where.append("folder = ?")
             args.append(folder)
+        if created_since is not None:
+            where.append("created_at >= ?")
+            args.append(created_since)
         if where:
             query += " WHERE " + " AND ".join(where)
         query += " ORDER BY id DESC" if newest_first else " ORDER BY id"
@@ -374,20 +396,89 @@ class Journal:
             row = self._db.execute(query, args).fetchone()
         return float(row[0])
 
-    def committed(self, folder: str | None = None) -> float:
-        """The quoted cost of runs admitted but not yet charged (counted against budgets)."""
-        active = [s.value for s in ACTIVE_STATES]
-        query = (
-            "SELECT COALESCE(SUM(run_cost), 0) FROM jobs WHERE cost IS NULL "
-            f"AND state IN ({', '.join('?' for _ in active)})"
-        )
-        args: list[Any] = list(active)
+    def spend_between(self, first: str, last: str, folder: str | None = None) -> float:
+        """What was charged from day ``first`` to day ``last`` (ISO dates, both included)."""
+        query = "SELECT COALESCE(SUM(cost), 0) FROM jobs WHERE day >= ? AND day <= ?"
+        args: list[Any] = [first, last]
         if folder is not None:
             query += " AND folder = ?"
             args.append(folder)
         with self._lock:
             row = self._db.execute(query, args).fetchone()
         return float(row[0])
+
+    def reserved(self, folder: str | None = None) -> float:
+        """Money reserved by runs started but not yet charged (counted against budgets)."""
+        with self._lock:
+            return self._reserved(self._db, folder)
+
+    def committed(self, folder: str | None = None) -> float:
+        """Alias of :meth:`reserved` (the name older callers use)."""
+        return self.reserved(folder)
+
+    @staticmethod
+    def _reserved(db: sqlite3.Connection, folder: str | None) -> float:
+        query = (
+            # (a job in flight from before reservations existed counts its quote)
+            "SELECT COALESCE(SUM(COALESCE(reserved, run_cost)), 0) FROM jobs WHERE cost IS NULL "
+            f"AND state IN ({', '.join('?' for _ in _RESERVING)})"
+        )
+        args: list[Any] = list(_RESERVING)
+        if folder is not None:
+            query += " AND folder = ?"
+            args.append(folder)
+        return float(db.execute(query, args).fetchone()[0])
+
+    @staticmethod
+    def _spent(db: sqlite3.Connection, day: str, folder: str | None) -> float:
+        query = "SELECT COALESCE(SUM(cost), 0) FROM jobs WHERE day = ?"
+        args: list[Any] = [day]
+        if folder is not None:
+            query += " AND folder = ?"
+            args.append(folder)
+        return float(db.execute(query, args).fetchone()[0])
+
+    def usage(self, day: str, limit: budget.Limit) -> budget.Usage:
+        with self._lock:
+            return budget.Usage(
+                self._spent(self._db, day, limit.folder), self._reserved(self._db, limit.folder)
+            )
+
+    def start_within_budget(
+        self, job_id: int, cost: float, limits: Sequence[budget.Limit], day: str
+    ) -> tuple[Job, budget.Hold | None]:
+        """WAITING -> UPLOADING with ``cost`` reserved, if it fits every budget in ``limits``;
+        else WAITING -> HELD (the hold's message in the note). One transaction: concurrent
+        workers, in this process or another, each see the reservations made before theirs.
+
+        Raises :class:`StaleTransition` if the job is not waiting.
+        """
+        now = time.time()
+        with self._tx() as db:
+            row = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None or row[0] != JobState.WAITING.value:
+                raise StaleTransition(job_id)
+            usages = [
+                (
+                    limit,
+                    budget.Usage(
+                        self._spent(db, day, limit.folder), self._reserved(db, limit.folder)
+                    ),
+                )
+                for limit in limits
+            ]
+            hold = budget.first_hold(cost, usages)
+            if hold is None:
+                db.execute(
+                    "UPDATE jobs SET state = ?, reserved = ?, updated_at = ? WHERE id = ?",
+                    (JobState.UPLOADING.value, cost, now, job_id),
+                )
+            else:
+                db.execute(
+                    "UPDATE jobs SET state = ?, note = ?, updated_at = ? WHERE id = ?",
+                    (JobState.HELD.value, hold.message, now, job_id),
+                )
+        return self.get(job_id), hold
 
     # -- settings ----------------------------------------------------------------------------
 

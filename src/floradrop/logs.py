@@ -11,10 +11,12 @@
 from __future__ import annotations
 
 import logging
+import os
+import re
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
@@ -36,10 +38,20 @@ def add_secret(value: str | None) -> None:
             _secrets.add(value)
 
 
+# The parts of a presigned URL that sign it or name who signed it (SigV4 and SigV2 query
+# authentication): a URL in a log line keeps its host and key but never these values.
+_URL_SIGNATURE = re.compile(
+    r"(?i)\b(X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|Signature|AWSAccessKeyId"
+    r"|X-Goog-Signature|X-Goog-Credential)=[^&\s\"'<>]+"
+)
+
+
 def redact(text: str) -> str:
     for secret in tuple(_secrets):
         if secret in text:
             text = text.replace(secret, "[REDACTED]")
+    if "=" in text:
+        text = _URL_SIGNATURE.sub(r"\1=[REDACTED]", text)
     return text
 
 
@@ -60,14 +72,37 @@ class _InterceptHandler(logging.Handler):
         logger.opt(depth=6, exception=record.exc_info).log(level, record.getMessage())
 
 
+def use_color(stream: Any) -> bool:
+    """Colour on a terminal, unless ``NO_COLOR`` is set (https://no-color.org)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
 def setup_logging(
-    *, log_dir: Path | None, level: str = "INFO", foreground: bool = True
+    *,
+    log_dir: Path | None,
+    level: str = "INFO",
+    foreground: bool = True,
+    stderr_level: str | None = None,
+    stderr: Any = None,
 ) -> Path | None:
-    """Configure logging for a command; returns the log file (None without a log dir)."""
+    """Configure logging for a command; returns the log file (None without a log dir).
+
+    In the foreground, lines of ``stderr_level`` (default ``level``) and above also go to
+    ``stderr`` (default ``sys.stderr``; ``run --once`` passes its progress line's writer)."""
     logger.remove()
     logger.configure(patcher=_patch, extra={"tag": ""})
     if foreground:
-        logger.add(sys.stderr, level=level, format=_STDERR_FORMAT, backtrace=False, diagnose=False)
+        logger.add(
+            stderr or sys.stderr,
+            level=stderr_level or level,
+            format=_STDERR_FORMAT,
+            colorize=use_color(sys.stderr),
+            backtrace=False,
+            diagnose=False,
+        )
     log_file: Path | None = None
     if log_dir is not None:
         log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)

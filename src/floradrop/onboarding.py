@@ -215,7 +215,7 @@ def new_config_text(
 # finish). Without it there is no daily limit.
 # daily_budget_usd = 20.0
 
-# How many technique runs may be in progress at the same time (1 to 100).
+# How many technique runs may be in progress at the same time (1 to 1000).
 # max_concurrent_runs = 8
 
 

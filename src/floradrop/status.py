@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from floradrop.guard import Question
+
 
 class JobState(enum.StrEnum):
     """Where a job is on its way. Stored in the journal; shown by ``status``."""
@@ -62,6 +64,7 @@ class AttentionKind(enum.StrEnum):
     OFFLINE = "offline"
     CONFIG = "config"
     DISK = "disk"  # outputs cannot be written (disk full, permissions)
+    CONFIRM = "confirm"  # a big drop waits for the user's go-ahead (floradrop approve)
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,8 @@ class FolderStatus:
     technique: str
     counts: dict[str, int] = field(default_factory=dict)  # JobState value -> number of jobs
     progress: tuple[float, ...] = ()  # progress (0-100) of each running job
+    transfer: str = "upload"  # "upload" (FLORA assets) or "host" (the [hosting] bucket)
+    links: bool = False  # dropped .url/.webloc/.txt links run on their URL
 
     def count(self, state: JobState) -> int:
         return self.counts.get(state.value, 0)
@@ -110,6 +115,9 @@ class Snapshot:
     done_today: int = 0
     failed_today: int = 0
     spend_today_usd: float = 0.0
+    # spend today / week / month (total, per folder), reserved, budgets (floradrop.money)
+    money: dict[str, Any] = field(default_factory=dict)
+    questions: tuple[Question, ...] = ()  # big drops waiting for a go-ahead
     offline: bool = False
     attention: Attention | None = None
     recent_results: tuple[RecentItem, ...] = ()
@@ -143,8 +151,11 @@ class Snapshot:
             parts.append(f"{self.running} running")
         if self.queued:
             parts.append(f"{self.queued} queued")
-        if self.held:
-            parts.append(f"{self.held} waiting for budget")
+        for question in self.questions:
+            parts.append(f"{question.files} waiting for your go-ahead")
+        budget_held = self.held - sum(q.files for q in self.questions)
+        if budget_held > 0:
+            parts.append(f"{budget_held} waiting for budget")
         parts.append(f"{self.done_today} done today")
         if self.failed_today:
             parts.append(f"{self.failed_today} failed")
@@ -163,6 +174,8 @@ class Snapshot:
             "done_today": self.done_today,
             "failed_today": self.failed_today,
             "spend_today_usd": round(self.spend_today_usd, 6),
+            "money": self.money,
+            "questions": [q.to_json() for q in self.questions],
             "attention": None
             if self.attention is None
             else {
@@ -185,6 +198,8 @@ class Snapshot:
                     "technique": f.technique,
                     "counts": {s.value: f.counts.get(s.value, 0) for s in JobState},
                     "progress": list(f.progress),
+                    "transfer": f.transfer,
+                    "links": f.links,
                 }
                 for f in self.folders
             ],

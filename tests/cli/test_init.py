@@ -464,6 +464,8 @@ def test_interactive_init_on_a_terminal(api: Emulator, tmp_path: Path, isolated_
         table = term.expect("Technique for this folder (number, slug or id): ")
         assert "CCTV Cam" in table and "$0.05" in table and "input_image:imageUrl" in table
         assert "prompt:text?" in table  # optional inputs are marked
+        assert "SLUG" in table and "SLUG/ID" not in table and "tech_" not in table
+        assert "cctv-cam" in table  # the slug FLORA gives, not an opaque id
         term.type("99")
         term.expect("'99' is not one of the choices.")
         term.expect("Technique for this folder (number, slug or id): ")

@@ -40,13 +40,14 @@ def test_list_prints_a_table(env: Emulator, capsys: pytest.CaptureFixture[str]) 
     assert main(["techniques", "list"]) == 0
     out = capsys.readouterr().out
     header, *rows = out.splitlines()
-    assert header.split() == ["SLUG/ID", "NAME", "INPUTS", "OUTPUTS", "COST"]
+    assert header.split() == ["SLUG", "NAME", "INPUTS", "OUTPUTS", "COST"]  # FLORA gives slugs
     cctv = next(row for row in rows if "CCTV Cam" in row)
+    assert cctv.startswith("cctv-cam ")
     assert "input_image:imageUrl, prompt:text?" in cctv
     assert "output_image:imageUrl" in cctv
     assert cctv.endswith("$0.05")
     assert "7 technique(s)" in out
-    assert "id without 'tech_'" in out
+    assert "tech_" not in out and "id without 'tech_'" not in out
 
 
 def test_list_json_and_query(env: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
@@ -74,10 +75,18 @@ def test_show_accepts_the_listed_handle_and_the_id(
     assert "icon_1  imageUrl, aspect ratio 1:1" in by_handle
 
 
+def test_show_names_the_slug_flora_gives(env: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["techniques", "show", "cctv-cam"]) == 0
+    out = capsys.readouterr().out
+    assert "  slug:  cctv-cam\n" in out
+    assert "none given" not in out
+
+
 def test_show_by_slug_as_json(env: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["techniques", "show", "cctv-cam", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["name"] == "CCTV Cam"
+    assert data["slug"] == "cctv-cam"
     assert [i["id"] for i in data["inputs"]] == ["input_image", "prompt"]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -237,8 +238,16 @@ def test_the_json_body_follows_the_spec(emulator: Emulator, api: httpx.Client) -
         "source": "Required",
         "workspace_id": "Required",
     }
-    fetch = api.post("/assets", json={**base, "source": "https://example.com/a.png"})
-    assert "no internet" in fields_of(fetch)["source"]
+    fetch = api.post("/assets", json={**base, "source": "https://example.invalid/a.png"})
+    assert fetch.status_code == 201 and fetch.json()["uploaded_via"] == "url"
+    asset_id = fetch.json()["asset_id"]
+    deadline = time.monotonic() + 30
+    while (got := api.get(f"/assets/{asset_id}").json())["status"] == "pending_upload":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert got["status"] == "failed" and "no internet" in got["failure_message"]
+    loopback = api.post("/assets", json={**base, "source": "https://127.0.0.1/a.png"})
+    assert "loopback" in fields_of(loopback)["source"]
     local = api.post("/assets", json={**base, "source": "/home/me/a.png"})
     assert "signed-url" in fields_of(local)["source"]
     bad_type = api.post("/assets", json={**base, "content_type": "text/plain"})

@@ -50,10 +50,13 @@ def test_the_catalog_lists_every_technique_with_its_schema(api: httpx.Client) ->
         "Product Motion",
         "Sigil",
     ]
+    # The slugs, as the techniques guide shows list items ({technique_id, slug, name}).
+    assert [t["slug"] for t in body["techniques"]] == SLUGS
     for technique in body["techniques"]:
         assert technique["technique_id"].startswith("tech_")
         assert set(technique) == {
             "technique_id",
+            "slug",
             "name",
             "description",
             "run_cost",
@@ -71,6 +74,7 @@ def test_a_technique_by_slug_and_by_id_is_the_same(api: httpx.Client) -> None:
     by_slug = api.get("/techniques/cctv-cam").json()
     by_id = api.get(f"/techniques/{by_slug['technique_id']}").json()
     assert by_slug == by_id
+    assert by_slug["slug"] == "cctv-cam"  # retrieve gives the slug too
     assert by_slug["inputs"] == [
         {
             "id": "input_image",

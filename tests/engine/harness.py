@@ -29,6 +29,9 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "c
         time.sleep(0.02)
 
 
+GUARD_OFF = "confirm_above_files = 1000000\nconfirm_above_usd = 1000000.0\n"
+
+
 def write_config(root: Path, folders: str, daemon: str = "") -> Path:
     text = (
         "[daemon]\n"
@@ -36,7 +39,10 @@ def write_config(root: Path, folders: str, daemon: str = "") -> Path:
         f"log_dir = {str(root / 'logs')!r}\n"
         "settle_seconds = 0.2\n"
         "poll_interval_seconds = 2\n"
-        f"{daemon}\n"
+        # Most tests drop more than 20 files at once: the big-drop guard is off here (it has
+        # tests of its own in tests/reliability/test_money_*.py).
+        + ("" if "confirm_above" in daemon else GUARD_OFF)
+        + f"{daemon}\n"
         f"{folders}\n"
     )
     path = root / "floradrop.toml"

@@ -20,6 +20,7 @@ from floradrop.config import (
     DaemonSettings,
     FloraSettings,
     FolderConfig,
+    HostingSettings,
     InvalidConfigError,
     Rule,
     config_path,
@@ -74,7 +75,7 @@ def test_the_example_config_loads(isolated_home: Path) -> None:
 
 def test_the_example_documents_every_key() -> None:
     text = EXAMPLE.read_text(encoding="utf-8")
-    for model in (FloraSettings, DaemonSettings, FolderConfig, Rule):
+    for model in (FloraSettings, DaemonSettings, FolderConfig, Rule, HostingSettings):
         for key in model.model_fields:
             documented = rf"^#? ?{key} = |^\[\[folders\.{key}\]\]$"
             assert re.search(documented, text, re.MULTILINE), f"{model.__name__}.{key}"

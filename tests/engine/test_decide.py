@@ -580,3 +580,12 @@ def test_techniques_needed() -> None:
         make_folder(path="/drop/b", technique="icon-pack"),
     ]
     assert techniques_needed(folders) == ("cctv-cam", "product-motion", "icon-pack")
+
+
+def test_a_text_file_dropped_where_images_go_gets_advice_about_the_file() -> None:
+    # No rule was written for text files: the file is wrong, not the bindings (binding a
+    # fixed image would send that one image with every drop).
+    text = plan_error(CCTV, rule("cctv-cam"), "text")
+    assert "input 'input_image' (image): is required, but the dropped file is text" in text
+    assert "drop an image" in text
+    assert "path:" not in text and "bind it" not in text

@@ -30,8 +30,17 @@ def settler(problems: Problems) -> Settler:
     return Settler(problem=problems)
 
 
-def write(path: Path, data: bytes = b"content") -> str:
-    path.write_bytes(data)
+PNG_HEAD = b"\x89PNG\r\n\x1a\n"
+PNG_END = b"\x00\x00\x00\x00IEND\xae\x42\x60\x82"
+
+
+def png(size: int = 100) -> bytes:
+    """Bytes that a PNG completeness check takes as whole: signature ... IEND."""
+    return PNG_HEAD + b"x" * max(0, size - len(PNG_HEAD) - len(PNG_END)) + PNG_END
+
+
+def write(path: Path, data: bytes | None = None) -> str:
+    path.write_bytes(png() if data is None else data)
     return str(path)
 
 
@@ -57,7 +66,7 @@ def run_until(settler: Settler, end: float, step: float = 0.01) -> list[tuple[fl
 
 
 def test_close_write_takes_the_fast_path(settler: Settler, tmp_path: Path) -> None:
-    path = write(tmp_path / "photo.png", b"x" * 100)
+    path = write(tmp_path / "photo.png", png(100))
     event(settler, path, 0.0, closed=True)
     assert settler.next_due() == 0.0
     ready = run_until(settler, 0.5)
@@ -152,9 +161,9 @@ def test_the_same_file_is_reported_once(settler: Settler, tmp_path: Path) -> Non
     event(settler, path, 1.0, closed=True)
     assert run_until(settler, 3.0) == []
     # changed content is a new candidate and is reported again
-    write(target, b"new content")
+    write(target, png(111))
     event(settler, path, 3.0, closed=True)
-    assert [r.size for r in run(settler, 3.0, 3.05)] == [11]
+    assert [r.size for r in run(settler, 3.0, 3.05)] == [111]
 
 
 def test_a_rescan_skips_reported_files(settler: Settler, tmp_path: Path) -> None:
@@ -191,7 +200,9 @@ def test_a_rename_of_a_closed_temporary_file_keeps_the_fast_path(
     part = str(tmp_path / "x.part")
     settler.note_closed(part, 0.0)  # ignored name, written and closed
     final = write(tmp_path / "x.png")
-    event(settler, final, 0.01, closed=settler.take_closed(part, 0.01))
+    settler.activity(
+        "k", final, "x.png", 0.01, quiet=QUIET, closed=settler.take_closed(part, 0.01), renamed=True
+    )
     ready = run_until(settler, 0.5)
     assert len(ready) == 1
     assert ready[0][0] < 0.1  # 0.01 + FAST_PROBE, not 0.01 + QUIET
@@ -261,18 +272,18 @@ def test_reported_memory_is_bounded(tmp_path: Path) -> None:
 
 
 def test_many_candidates_settle_in_one_pass(settler: Settler, tmp_path: Path) -> None:
-    paths = [write(tmp_path / f"{i}.png", b"x" * (i + 1)) for i in range(500)]
+    paths = [write(tmp_path / f"{i}.png", png(100 + i)) for i in range(500)]
     for path in paths:
         event(settler, path, 0.0, closed=True)
     ready = run(settler, 0.0, FAST_PROBE)
-    assert sorted(r.size for r in ready) == list(range(1, 501))
+    assert sorted(r.size for r in ready) == list(range(100, 600))
     assert len(settler) == 0
 
 
 def test_a_file_moved_in_whole_with_an_old_mtime_needs_no_quiet_period(
     settler: Settler, tmp_path: Path
 ) -> None:
-    path = write(tmp_path / "from-downloads.png", b"x" * 100)
+    path = write(tmp_path / "from-downloads.png", png(100))
     old = os.stat(path).st_mtime - 3600
     os.utime(path, (old, old))  # last written an hour ago, then moved in (only `created`)
     event(settler, path, 0.0)
@@ -285,7 +296,7 @@ def test_a_file_moved_in_whole_with_an_old_mtime_needs_no_quiet_period(
 def test_a_fresh_file_without_close_still_waits_the_quiet_period(
     settler: Settler, tmp_path: Path
 ) -> None:
-    path = write(tmp_path / "being-written.png", b"x" * 100)  # mtime: now
+    path = write(tmp_path / "being-written.png", png(100))  # mtime: now
     event(settler, path, 0.0)
     [(at, _file)] = run_until(settler, 2.0)
     assert at >= QUIET

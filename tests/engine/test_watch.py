@@ -15,6 +15,7 @@ import pytest
 
 from floradrop.pipeline import watch
 from floradrop.pipeline.watch import Intake, ReadyFile, WatchSpec
+from tests.engine.test_settle import png
 
 SETTLE = 0.3
 
@@ -361,7 +362,7 @@ def test_a_zero_byte_file_is_reported_after_the_quiet_period(h: Harness) -> None
     h.start(settle=0.5)
     h.barrier()
     (h.inbox / "empty.png").touch()
-    (h.inbox / "full.png").write_bytes(b"full")
+    (h.inbox / "full.png").write_bytes(png(40))  # whole for its type: the fast path
     wait_for(lambda: h.recorder.has("empty.png") and h.recorder.has("full.png"))
     # the close-write fast path is for files with content; the empty one waited
     assert h.recorder.names() == ["barrier.txt", "full.png", "empty.png"]

@@ -17,11 +17,14 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from floradrop.emulator import Emulator
 from tests.engine.harness import drop, folder_toml, png_bytes, wait_for, write_config
+from tests.hosting.conftest import S3
+from tests.hosting.conftest import s3 as s3_server  # noqa: F401 - the S3 server fixture
 
 from .daemonproc import DaemonProcess, write_key
 
@@ -144,3 +147,75 @@ def test_a_whole_faulty_batch_leaves_the_key_nowhere(
     assert leaks_in_files(tmp_path, {key_file}) == []
     assert leaks_in_text(texts + d.captured) == []
     assert sorted(os.listdir(tmp_path / "glyphs-failed"))  # the error reports were searched
+
+
+S3_SECRET = f"{CANARY}_s3secret_4e7d1c9b2a8f6e3d5c0b"
+S3_TOKEN = f"{CANARY}_s3token_Fwo9ZXIvYXdzEJr//////////wEaDH"
+S3_ACCESS = "AKIACANARYHOSTING042"
+
+
+@pytest.mark.timeout(300)
+def test_hosting_credentials_and_link_signatures_are_in_no_file(
+    tmp_path: Path,
+    started: list[DaemonProcess],
+    s3_server: S3,  # noqa: F811 - the fixture imported above
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Hosted files, multipart and single, a restart, and everything a person would run:
+    the storage secret, the session token, the access key id and every signature FLORA was
+    given are in no file floradrop wrote and in nothing it printed."""
+    s3 = s3_server
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", S3_ACCESS)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", S3_SECRET)
+    monkeypatch.setenv("AWS_SESSION_TOKEN", S3_TOKEN)
+    emu = Emulator(
+        seed=13,
+        run_seconds=0.3,
+        allow_private_fetch=True,
+        data_dir=tmp_path.parent / f"{tmp_path.name}-emulator",
+    ).start()
+    key_file = write_key(tmp_path / "config" / "api-key", emu.api_key)
+    host = 'transfer = "host"\n'
+    folders = (
+        folder_toml(tmp_path, "cams", "cctv-cam", host)
+        + folder_toml(tmp_path, "clips", "product-motion", host)
+        + s3.toml()
+    )
+    config = write_config(
+        tmp_path,
+        folders,
+        daemon=f'log_level = "DEBUG"\n\n[flora]\napi_key_file = {str(key_file)!r}',
+    )
+    for inbox in ("cams", "clips"):
+        (tmp_path / inbox).mkdir()
+    with emu:
+        d = DaemonProcess(config, tmp_path / "state", emu.base_url, tmp_path / "daemon.out")
+        started.append(d.start())
+        for n in range(3):
+            drop(tmp_path / "cams", f"cam {n}.png", png_bytes(1300 + n))
+        drop(tmp_path / "clips", "clip.mp4", b"\0\0\0\x18ftypmp42" + os.urandom(20 * 2**20))
+        wait_for(lambda: d.states() == {"done": 4}, 120, f"the batch ({d.states()})")
+        assert d.stop() == 0, d.tail()
+        d.start()  # a restart reads the journal and the ledger
+        texts = [d.cli("status").stdout, d.cli("status", "--json").stdout]
+        check = d.cli("check")
+        assert check.returncode == 0, check.stdout + check.stderr
+        assert d.stop() == 0, d.tail()
+    signatures = set()
+    for run in emu.runs():
+        for value in run.inputs.values():
+            query = parse_qs(urlsplit(value).query)
+            signatures.update(query.get("X-Amz-Signature", []))
+            assert query.get("X-Amz-Security-Token") == [S3_TOKEN], "the token reached FLORA"
+    assert len(signatures) == 4
+    secrets_ = [S3_SECRET, S3_TOKEN, S3_ACCESS, *signatures]
+    found = []
+    for path in sorted(tmp_path.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            data = path.read_bytes()
+            found += [f"{path}: {s[:24]}" for s in secrets_ if s.encode() in data]
+    assert found == []
+    printed = "\n".join(texts + d.captured)
+    assert [s for s in secrets_ if s in printed] == []
+    ledger = b"".join(p.read_bytes() for p in (tmp_path / "state").glob("hosting.sqlite3*"))
+    assert b"floradrop/" in ledger, "the ledger (and its WAL) was searched too"

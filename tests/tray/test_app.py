@@ -384,8 +384,11 @@ def test_a_failing_status_source_keeps_the_last_state(busy: Snapshot) -> None:
 def test_headless_and_dummy_mean_no_tray(monkeypatch: pytest.MonkeyPatch) -> None:
     assert tray_available(headless=True) == (
         False,
-        "headless mode (--headless or [daemon] tray = false)",
+        "headless mode (--headless, or headless = true under [daemon])",
     )
+    from floradrop.config import parse_config
+
+    assert parse_config({"daemon": {"headless": True}}).daemon.headless  # the key it names
     monkeypatch.setenv("DISPLAY", ":0")
     available, reason = tray_available(headless=False)
     assert not available and "dummy" in reason

@@ -32,6 +32,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "floradrop.cli.control_cmd",
         "stop the running daemon (unfinished files resume later)",
     ),
+    "approve": (
+        "floradrop.cli.money_cmd",
+        "start the files of a big drop held for your go-ahead",
+    ),
+    "cancel": (
+        "floradrop.cli.money_cmd",
+        "cancel files whose run has not started (to the failed folder; retry brings them back)",
+    ),
     "ack": (
         "floradrop.cli.control_cmd",
         "acknowledge failures and the last error: clear 'needs attention'",

@@ -1,34 +1,64 @@
-"""``floradrop check``: validate the config, reach the API, check each rule against its technique.
+"""``floradrop check``: validate the config, reach the API, check each rule against its technique,
+and (with ``[hosting]``) that the bucket is reachable, writable and its links fetchable.
 
 Changes nothing. Exit 0 when everything would work, 3 for a config problem, 4 for a key
-problem, 5 when the API cannot be reached.
+problem, 5 when the API cannot be reached. ``--json`` prints one JSON object instead (``ok``,
+``exit_code``, what was checked, and the error with its hint when there is one).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
+from typing import Any
 
 from floradrop.cli._common import add_config_option, load, make_client
+from floradrop.errors import FloradropError
 
 
 def configure(parser: argparse.ArgumentParser, verb: str) -> None:
     add_config_option(parser)
+    parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
 
 
 def run(args: argparse.Namespace) -> int:
+    as_json = getattr(args, "json", False)  # `init` runs a check with its own arguments
+    result: dict[str, Any] = {"ok": False, "config": None, "api": None, "folders": []}
+    say = (lambda _text: None) if as_json else print
+    try:
+        _check(args, result, say)
+    except FloradropError as exc:
+        if not as_json:
+            raise
+        result["exit_code"] = int(exc.exit_code)
+        result["error"] = {"title": exc.title, "message": exc.message, "hint": exc.hint}
+        print(json.dumps(result, indent=2))
+        return int(exc.exit_code)
+    result.update(ok=True, exit_code=0, error=None)
+    if as_json:
+        print(json.dumps(result, indent=2))
+    return 0
+
+
+def _check(args: argparse.Namespace, result: dict[str, Any], say: Any) -> None:
     from floradrop.engine import folder_problems as unusable_folders
     from floradrop.errors import ConfigError
     from floradrop.flora.errors import NotFoundError
     from floradrop.pipeline import decide
 
     config = load(args)
-    print(f"config: {config.source} is valid ({len(config.folders)} folder(s))")
+    result["config"] = str(config.source) if config.source else None
+    say(f"config: {config.source} is valid ({len(config.folders)} folder(s))")
     if not config.folders:
-        print("  no folders yet: add a [[folders]] table, or run 'floradrop init'")
+        say("  no folders yet: add a [[folders]] table, or run 'floradrop init'")
     with make_client(config) as client:
         workspaces = client.list_workspaces()
-        print(f"API: {client.base_url} answers; the key sees {len(workspaces)} workspace(s)")
+        result["api"] = {
+            "base_url": client.base_url,
+            "workspaces": [w.workspace_id for w in workspaces],
+        }
+        say(f"API: {client.base_url} answers; the key sees {len(workspaces)} workspace(s)")
         wanted = config.flora.workspace_id
         if wanted and wanted not in {w.workspace_id for w in workspaces}:
             raise ConfigError(
@@ -51,13 +81,29 @@ def run(args: argparse.Namespace) -> int:
         folder_problems = decide.validate_rules(folder, techniques)
         problems.extend(folder_problems)
         status = "OK" if not folder_problems else f"{len(folder_problems)} problem(s)"
-        print(f"folder {folder.name}: {folder.path} ({status})")
+        say(f"folder {folder.name}: {folder.path} ({status})")
+        rules = []
         for rule in folder.effective_rules():
             technique = techniques.get(rule.technique)
             cost = f"${technique.run_cost:.2f} a run" if technique else "unknown technique"
-            print(f"  {', '.join(rule.match)} -> {rule.technique} ({cost})")
+            say(f"  {', '.join(rule.match)} -> {rule.technique} ({cost})")
+            rules.append(
+                {
+                    "match": list(rule.match),
+                    "technique": rule.technique,
+                    "run_cost": technique.run_cost if technique else None,
+                }
+            )
         if not folder.path.exists() and folder.path.parent.is_dir():
-            print(f"  note: {folder.path} does not exist yet; 'floradrop run' creates it")
+            say(f"  note: {folder.path} does not exist yet; 'floradrop run' creates it")
+        result["folders"].append(
+            {
+                "name": folder.name,
+                "path": str(folder.path),
+                "rules": rules,
+                "problems": [p.message for p in folder_problems],
+            }
+        )
     problems.extend(unusable_folders(config))  # a file where a folder goes, a missing parent
     if problems:
         raise ConfigError(
@@ -65,5 +111,10 @@ def run(args: argparse.Namespace) -> int:
             hint=f"fix the folders and rules in {config.source} ('floradrop techniques show "
             "SLUG' lists a technique's inputs)",
         )
-    print("check passed")
-    return 0
+    if config.hosting is not None:
+        from floradrop.hosting.check import check_hosting
+
+        lines = check_hosting(config)
+        result["hosting"] = {"bucket": config.hosting.bucket, "ok": True}
+        say("\n".join(lines))
+    say("check passed")

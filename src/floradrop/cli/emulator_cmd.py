@@ -139,6 +139,12 @@ def configure(parser: argparse.ArgumentParser, verb: str) -> None:
         help="keep uploaded and generated files here (default: a temporary directory, "
         "removed on exit)",
     )
+    add(
+        "--allow-private-fetch",
+        action="store_true",
+        help="let runs and asset sources fetch URLs on loopback (127.0.0.1, also over plain "
+        "http), for tests that serve files locally; FLORA itself never fetches those",
+    )
     add("--quiet", action="store_true", help="do not print a line per request")
 
 
@@ -164,6 +170,7 @@ def run(args: argparse.Namespace) -> int:
         reservation_seconds=args.reservation_seconds,
         data_dir=args.data_dir,
         access_log=None if args.quiet else access,
+        allow_private_fetch=args.allow_private_fetch,
     )
     try:
         emulator.start()

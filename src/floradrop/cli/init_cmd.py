@@ -564,7 +564,9 @@ def technique_table(techniques: Sequence[Technique]) -> str:
     from floradrop.cli.techniques_cmd import handle_of
     from floradrop.onboarding import comment_text, format_cost
 
-    rows = [("#", "SLUG/ID", "NAME", "INPUTS", "COST")]
+    rows = [
+        ("#", "SLUG" if all(t.slug for t in techniques) else "SLUG/ID", "NAME", "INPUTS", "COST")
+    ]
     for n, t in enumerate(techniques, 1):
         inputs = ", ".join(f"{i.id}:{i.type}{'?' if i.optional else ''}" for i in t.inputs)
         rows.append(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from floradrop.cli._common import add_config_option, load
@@ -32,8 +33,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             reply = control.request(config.daemon.state_dir, "retry", path=str(path.absolute()))
             if not reply.get("ok"):
-                print(f"floradrop: {reply.get('error')}")
-                return 1
+                print(reply.get("error"), file=sys.stderr)
+                return int(reply.get("exit", 1))
             print(reply["message"])
         except DaemonNotRunningError:
             journal = Journal(journal_path(config))

@@ -12,7 +12,6 @@ import argparse
 import os
 import signal
 import socket
-import sys
 import threading
 import time
 from pathlib import Path
@@ -40,6 +39,15 @@ def configure(parser: argparse.ArgumentParser, verb: str) -> None:
         help="show what each file would do and cost; uploads nothing, changes nothing",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="with --once: print only the summary (the log file still has everything)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="with --once: print the summary as one JSON object"
+    )
 
 
 def sd_notify(message: str) -> None:
@@ -59,14 +67,19 @@ def sd_notify(message: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from floradrop import logs
+    from floradrop.cli._once import progress_line
     from floradrop.errors import ExitCode
 
     config = load(args)
+    line = progress_line(args)  # `--once` on a terminal: one line, not every log line
     log_file = logs.setup_logging(
         log_dir=config.daemon.log_dir,
         level="DEBUG" if args.verbose else config.daemon.log_level,
-        foreground=True,
+        foreground=not getattr(args, "quiet", False),
+        stderr_level="WARNING" if line is not None and not args.verbose else None,
+        stderr=line.write if line is not None else None,
     )
+    args.progress_line = line
     if args.dry_run:
         return dry_run(config)
     from floradrop.instance import InstanceLock
@@ -136,6 +149,9 @@ def _run_locked(args: argparse.Namespace, config: Config, lock: Any, log_file: P
                 engine.apply_config(load(args))
             elif command == control.RETRY:
                 return {"ok": True, "message": engine.retry(Path(request["path"]))}
+            elif command in (control.APPROVE, control.CANCEL):
+                answer = engine.answer(command, [str(t) for t in request.get("targets", [])])
+                return {"ok": True, "count": answer.jobs, "message": answer.message}
             elif command == control.ACKNOWLEDGE:
                 engine.acknowledge()
             elif command == control.QUIT:
@@ -160,7 +176,11 @@ def _run_locked(args: argparse.Namespace, config: Config, lock: Any, log_file: P
     sd_notify("READY=1")
     try:
         if args.once:
-            return _wait_once(engine, stop, started)
+            from floradrop.cli import _once
+
+            _once.wait(engine, stop, args.progress_line, getattr(args, "quiet", False))
+            result = _once.summary(engine, started, stop.is_set())
+            return _once.report(result, as_json=getattr(args, "json", False))
         if tray is not None:
             tray.run()  # owns the main thread until Quit / stop()
         else:
@@ -271,42 +291,6 @@ def _make_tray(
     if tray_app.warning:
         logger.warning("{}", tray_app.warning)
     return tray_app
-
-
-def _wait_once(engine: Engine, stop: threading.Event, started: float) -> int:
-    """``--once``: wait until every file is done (or nothing more can happen), then summarise."""
-    from floradrop.status import JobState
-
-    stable = 0
-    last_line, next_line = "", time.monotonic() + 5
-    while not stop.wait(0.2):
-        if time.monotonic() >= next_line:  # progress, for long batches
-            next_line = time.monotonic() + 5
-            line = engine.snapshot().summary()
-            if line != last_line:
-                print(f"floradrop: {line}", file=sys.stderr, flush=True)
-                last_line = line
-        if engine.idle():
-            stable += 1
-            if stable >= 3:  # idle across consecutive checks: intake has nothing in flight either
-                break
-        else:
-            stable = 0
-    snapshot = engine.snapshot()
-    counts: dict[str, int] = {}
-    for job in engine.journal.jobs():  # this run's jobs: finished since start, or unfinished
-        if not job.state.terminal or (job.finished_at or 0) >= started:
-            counts[job.state.value] = counts.get(job.state.value, 0) + 1
-    done, failed = counts.get(JobState.DONE.value, 0), counts.get(JobState.FAILED.value, 0)
-    unfinished = sum(n for s, n in counts.items() if not JobState(s).terminal)
-    print(
-        f"floradrop: {done} done, {failed} failed, {counts.get('duplicate', 0)} duplicate(s), "
-        f"{unfinished} unfinished; ${snapshot.spend_today_usd:.2f} spent today",
-        file=sys.stderr,
-    )
-    if snapshot.attention is not None and snapshot.attention.kind.value in {"auth", "credits"}:
-        print(f"floradrop: {snapshot.attention.message}", file=sys.stderr)
-    return 0 if not failed and not unfinished and not stop.is_set() else 1
 
 
 def dry_run(config: Config) -> int:

@@ -69,11 +69,14 @@ def render(data: dict[str, Any]) -> str:
     daemon = data.get("daemon")
     who = f"running (pid {daemon['pid']})" if daemon else "not running"
     lines.append(f"floradrop: {who}, {data['state']}{', PAUSED' if data['paused'] else ''}")
+    money = data.get("money") or {}
+    held = money.get("waiting_for_budget", data["held"])
     lines.append(
-        f"  {data['running']} running, {data['queued']} queued, {data['held']} waiting for budget, "
+        f"  {data['running']} running, {data['queued']} queued, {held} waiting for budget, "
         f"{data['done_today']} done today, {data['failed_today']} failed today, "
         f"${data['spend_today_usd']:.2f} spent today"
     )
+    lines.extend(_money_lines(money, data.get("questions") or []))
     attention = data.get("attention")
     if attention:
         lines.append(f"  ! {attention['message']}")
@@ -91,7 +94,10 @@ def render(data: dict[str, Any]) -> str:
     if not data["folders"]:
         lines.append("  no folders configured (run 'floradrop init')")
     for folder in data["folders"]:
-        lines.append(f"  {folder['name']}: {folder['path']} -> {folder['technique']}")
+        how = ["files hosted in [hosting]"] if folder.get("transfer") == "host" else []
+        how += ["links run on their URL"] if folder.get("links") else []
+        shown = f" ({'; '.join(how)})" if how else ""  # uploading is the default: not said
+        lines.append(f"  {folder['name']}: {folder['path']} -> {folder['technique']}{shown}")
         counts = folder["counts"]
         parts = [f"{state} {counts[state]}" for state in _ORDER if counts.get(state)]
         if folder.get("progress"):
@@ -100,6 +106,37 @@ def render(data: dict[str, Any]) -> str:
     if data.get("log_file"):
         lines.append(f"  log: {data['log_file']}")
     return "\n".join(lines)
+
+
+def _money_lines(money: dict[str, Any], questions: list[dict[str, Any]]) -> list[str]:
+    """Spend today / this week / this month, in total and per folder; money reserved; the
+    big drops waiting for a go-ahead."""
+    lines: list[str] = []
+    for question in questions:
+        lines.append(f"  ? {question['text']} ('floradrop approve' or 'floradrop cancel')")
+    spend = money.get("spend")
+    if not spend:
+        return lines
+    reserved = money.get("reserved", {})
+
+    def line(key: str | None) -> str:
+        def amount(period: str) -> float:
+            part = spend[period]
+            return float(part["total_usd"] if key is None else part["folders"].get(key, 0.0))
+
+        held = reserved.get("total_usd", 0.0) if key is None else reserved["folders"].get(key, 0)
+        text = (
+            f"${amount('today'):.2f} today, ${amount('week'):.2f} this week, "
+            f"${amount('month'):.2f} this month"
+        )
+        return text + (f", ${held:.2f} reserved by runs in flight" if held else "")
+
+    lines.append("  spend: " + line(None))
+    folders = spend["today"]["folders"]
+    if len(folders) > 1:
+        for name in folders:
+            lines.append(f"      {name}: " + line(name))
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:

@@ -55,7 +55,7 @@ def check_technique(value: object) -> str:
             "is not a technique slug or id",
             value=value,
             fix="write the slug from the technique's FLORA address (…/techniques/<slug>) in "
-            'quotes, e.g. technique = "cctv-cam"; `floradrop techniques` lists them',
+            'quotes, e.g. technique = "cctv-cam"; `floradrop techniques list` lists them',
         )
     return value.strip()
 

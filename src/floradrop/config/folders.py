@@ -86,6 +86,12 @@ class FolderConfig(BaseModel):
     after: Literal["move", "keep"] = "move"
     budget_usd: float | None = Field(default=None, ge=0)
     rules: tuple[Rule, ...] = ()
+    transfer: Literal["upload", "host"] = "upload"
+    """How media reaches FLORA: uploaded as a FLORA asset, or hosted in ``[hosting]``."""
+    links: bool = False
+    """A dropped ``.url``/``.webloc``/``.txt`` holding one URL runs on that URL."""
+    allow_private_links: bool = False
+    """Let links point at private, loopback or link-local addresses (and plain http there)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -159,7 +165,7 @@ class FolderConfig(BaseModel):
             if not self.rules:
                 raise invalid(
                     "has no technique",
-                    fix='add technique = "cctv-cam" (a slug from `floradrop techniques`), '
+                    fix='add technique = "cctv-cam" (a slug from `floradrop techniques list`), '
                     "or one [[folders.rules]] table per kind of file",
                 )
             if self.inputs or self.match != ANY_FILE:

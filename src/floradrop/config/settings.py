@@ -24,6 +24,7 @@ from pydantic_settings import (
 from floradrop import paths
 from floradrop.config.fields import expand_path
 from floradrop.config.folders import SIBLING_SUFFIXES, FolderConfig
+from floradrop.config.hosting import HostingSettings
 from floradrop.config.problems import ProblemSpec, invalid, invalid_many, spec
 
 DEFAULT_BASE_URL: Final = "https://app.flora.ai/api/v1"
@@ -83,6 +84,9 @@ class DaemonSettings(BaseModel):
     settle_seconds: float = Field(default=1.0, ge=0, le=600)
     poll_interval_seconds: float = Field(default=3.0, ge=2, le=60)
     daily_budget_usd: float | None = Field(default=None, ge=0)
+    # The big-drop guard: a burst of more runs, or more dollars, than this waits for a yes.
+    confirm_above_files: int = Field(default=20, ge=1)
+    confirm_above_usd: float = Field(default=5.0, gt=0)
     rescan_seconds: float = Field(default=300, ge=10)
     duplicates: Literal["skip", "process"] = "skip"
     notifications: bool = True
@@ -145,6 +149,7 @@ class Config(BaseSettings):
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     ui: UiSettings = Field(default_factory=UiSettings)
     folders: tuple[FolderConfig, ...] = ()
+    hosting: HostingSettings | None = None
 
     _source: Path | None = PrivateAttr(default=None)
     _digest: str | None = PrivateAttr(default=None)
@@ -198,6 +203,17 @@ def folder_problems(config: Config) -> list[ProblemSpec]:
     any folder floradrop writes to (outputs, done, failed, state, logs) inside a watched one."""
     problems: list[ProblemSpec] = []
     folders = config.folders
+    for i, folder in enumerate(folders):
+        if folder.transfer == "host" and config.hosting is None:
+            problems.append(
+                spec(
+                    'is "host", but there is no [hosting] section naming the bucket',
+                    value=folder.transfer,
+                    fix="add [hosting] with endpoint and bucket (see the README), or set "
+                    'transfer = "upload"',
+                    at=("folders", i, "transfer"),
+                )
+            )
     for i, folder in enumerate(folders):
         for j, other in enumerate(folders[:i]):
             if _same(folder.path, other.path):

@@ -2,9 +2,13 @@
 
 Choices where FLORA's documents are silent or disagree (see REFERENCE.md §8):
 
-* ``POST /assets`` JSON with an ``https://`` ``source`` (server-side fetch) is answered
-  ``400 input_validation_error`` on ``source``: the emulator has no internet to fetch from,
-  and FLORA's SSRF protection would refuse its loopback URLs anyway.
+* ``POST /assets`` JSON with an ``https://`` ``source`` (server-side fetch) creates the asset
+  ``pending_upload`` with ``uploaded_via: "url"`` and fetches the file on the worker pool
+  (:mod:`floradrop.emulator.fetching`: at most 50 MB, redirects checked); the asset then
+  becomes ``ready``, or ``failed`` with the reason in ``failure_message``. A source whose
+  host is private, loopback or a metadata service is refused at once with
+  ``400 input_validation_error`` on ``source`` (SSRF protection; ``--allow-private-fetch``
+  allows loopback for tests). The emulator has no internet: public hosts fail to connect.
 * The JSON body follows the 1.6.0 spec (``project_id`` is an unknown key there, so 400);
   the multipart body follows SDK 0.10.0 (``project_id`` allowed; ``source`` is not).
 * Direct multipart uploads are limited to 4 MiB (``400`` on ``file`` beyond that) and are
@@ -31,7 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from floradrop.emulator import multipart, params
+from floradrop.emulator import fetching, multipart, params
 from floradrop.emulator.context import Context
 from floradrop.emulator.media import ALLOWED_TYPES, guess_type, media_url, safe_name
 from floradrop.emulator.state import Asset, Reservation, new_id
@@ -56,15 +60,20 @@ def create(ctx: Context, req: Request) -> Response:
     params.workspace(ctx, body["workspace_id"], required=True)
     source = body["source"]
     if source != "signed-url":
-        if not is_http_url(source) or not source.startswith("https://"):
-            message = 'Invalid source: expected "signed-url" or an https URL'
-        else:
-            message = (
-                "Could not fetch the source URL: the emulator has no internet access. "
-                'Upload the bytes instead (multipart, or source "signed-url").'
+        plain_http = source.startswith("http://") and ctx.allow_private_fetch
+        if not is_http_url(source) or not (source.startswith("https://") or plain_http):
+            raise validation_error(
+                [("source", 'Invalid source: expected "signed-url" or an https URL')]
             )
-        raise validation_error([("source", message)])
-    name = safe_name(body.get("file_name") or "upload")
+        try:
+            fetching.check_target(source, allow_loopback=ctx.allow_private_fetch)
+        except fetching.Unreachable:
+            pass  # the fetch will fail: the asset is created, then failed
+        except fetching.FetchRefused as exc:
+            problem = f"The source URL cannot be fetched: {exc}"
+            raise validation_error([("source", problem)]) from None
+    default_name = fetching.file_name(source, "upload") if source != "signed-url" else "upload"
+    name = safe_name(body.get("file_name") or default_name)
     content_type = _content_type(body.get("content_type"), None, name)
     keys = params.idempotency_keys(req)
     scope = ("POST /assets",)
@@ -76,10 +85,17 @@ def create(ctx: Context, req: Request) -> Response:
         name=name,
         content_type=content_type,
         upload_content_type=body.get("content_type"),
-        uploaded_via="signed_url",
+        uploaded_via="signed_url" if source == "signed-url" else "url",
         folder=body.get("folder"),
         project_id=None,
     )
+    if source != "signed-url":
+        with ctx.state.lock:
+            ctx.state.assets[asset.asset_id] = asset
+            ctx.state.burn(scope, keys, ctx.now())
+            created = _created(ctx, asset)
+        ctx.submit(lambda: _fetch_source(ctx, asset, source))
+        return Response.json(201, created)
     reservation = _reserve(ctx, asset)
     with ctx.state.lock:
         ctx.state.assets[asset.asset_id] = asset
@@ -282,6 +298,28 @@ def _content_type(declared: str | None, part_type: str | None, name: str) -> str
             ]
         )
     return content_type
+
+
+def _fetch_source(ctx: Context, asset: Asset, source: str) -> None:
+    """The server-side fetch of a ``source`` URL: the asset becomes ready or failed."""
+    try:
+        got = fetching.fetch(
+            source,
+            ctx.tmp_dir,
+            limit=fetching.ASSET_SOURCE_LIMIT,
+            allow_loopback=ctx.allow_private_fetch,
+        )
+    except fetching.FetchRefused as exc:
+        with ctx.state.lock:
+            asset.status = "failed"
+            asset.failure_message = f"Could not fetch the source URL: {exc}"
+        return
+    with ctx.state.lock:
+        if not asset.content_type or asset.content_type == "application/octet-stream":
+            asset.content_type = got.content_type
+    checked = _check(ctx, asset, got.path)
+    with ctx.state.lock:
+        checked.apply_to(asset)
 
 
 def _new_asset(

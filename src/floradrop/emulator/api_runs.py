@@ -6,15 +6,20 @@ poll shows is computed from the clock by :mod:`floradrop.emulator.lifecycle`.
 Input rules (documented choice): inputs that do not match the technique's schema (unknown
 id, wrong type, missing required input, empty value, a media value that is not a URL) are a
 ``400 input_validation_error`` naming the field. A well-formed URL the emulator cannot
-resolve (another host, an unknown or unfinished asset) is accepted, and the run then fails
-with ``error_code: input_unreachable``, as FLORA reports an input it could not fetch.
+resolve (an unknown or unfinished asset) is accepted, and the run then fails with
+``error_code: input_unreachable``, as FLORA reports an input it could not fetch. A URL on
+another host is fetched when the run starts working (:mod:`floradrop.emulator.fetching`:
+https only, no private, loopback or metadata targets, redirects checked); one that cannot be
+fetched fails the run with ``input_unreachable`` (and is not charged).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
+from urllib.parse import urlsplit
 
-from floradrop.emulator import params
+from floradrop.emulator import fetching, params
 from floradrop.emulator.catalog import TEXT, TRANSIENT_FAILURE, TechniqueDef, find
 from floradrop.emulator.context import Context
 from floradrop.emulator.lifecycle import run_view
@@ -185,10 +190,14 @@ def _start(
         raise params.duplicate()
     media: dict[str, MediaInput] = {}
     texts: dict[str, str] = {}
+    foreign: list[dict[str, str]] = []  # fetched when the work starts
     failure: tuple[str, str] | None = None
     for item in inputs:
         if item["type"] == TEXT:
             texts[item["id"]] = item["value"]
+            continue
+        if not ctx.is_own_host(urlsplit(item["value"]).netloc):
+            foreign.append(item)
             continue
         found = resolve(ctx, item["value"])
         if isinstance(found, str):
@@ -237,7 +246,7 @@ def _start(
     ctx.stats.count_run(technique.slug)
     if failure is None:
         job = Job(technique.slug, media, texts, ctx.media_dir / run.run_id, ctx.seed, now)
-        ctx.submit(lambda: _work(ctx, run, job))
+        ctx.submit(lambda: _work(ctx, run, job, foreign))
     return run
 
 
@@ -269,13 +278,46 @@ def _wrong_family(item: dict[str, str], found: Located) -> tuple[str, str] | Non
     )
 
 
-def _work(ctx: Context, run: Run, job: Job) -> None:
+def _fetch_inputs(
+    ctx: Context, job: Job, foreign: list[dict[str, str]]
+) -> tuple[Job, tuple[str, str] | None]:
+    """The job with the inputs on other hosts fetched, or the run's failure."""
+    media = dict(job.media)
+    for item in foreign:
+        try:
+            got = fetching.fetch(
+                item["value"],
+                job.out_dir / "inputs",
+                limit=fetching.RUN_INPUT_LIMIT,
+                allow_loopback=ctx.allow_private_fetch,
+            )
+        except fetching.FetchRefused as exc:
+            where = _without_query(item["value"])
+            return job, (
+                "input_unreachable",
+                f"Input {item['id']} could not be fetched from {where}: {exc}.",
+            )
+        wrong = _wrong_family(item, Located(got.path, got.content_type))
+        if wrong is not None:
+            return job, wrong
+        media[item["id"]] = MediaInput(got.path, got.content_type)
+    return replace(job, media=media), None
+
+
+def _without_query(url: str) -> str:
+    """A URL for an error message: a presigned query string is not repeated back."""
+    return urlsplit(url)._replace(query="", fragment="").geturl()
+
+
+def _work(ctx: Context, run: Run, job: Job, foreign: list[dict[str, str]] | None = None) -> None:
     with ctx.state.lock:
         run.work_started_at = ctx.now()
     outputs: list[dict[str, str]] | None = None
     failure: tuple[str, str] | None = None
     try:
-        outputs = [_output(ctx, run, p) for p in perform(job)]
+        job, failure = _fetch_inputs(ctx, job, foreign or [])
+        if failure is None:
+            outputs = [_output(ctx, run, p) for p in perform(job)]
     except TechniqueError as exc:
         failure = (exc.code, exc.message)
     except Exception:

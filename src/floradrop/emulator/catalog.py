@@ -60,6 +60,9 @@ class TechniqueDef:
     def to_api(self) -> dict[str, Any]:
         return {
             "technique_id": self.technique_id,
+            # Not in the OpenAPI documents (which allow extra properties here); FLORA's
+            # techniques guide shows it in list items, and the app's URLs use it.
+            "slug": self.slug,
             "name": self.name,
             "description": self.description,
             "run_cost": self.run_cost,

@@ -24,6 +24,7 @@ class Context(Protocol):
     reservation_seconds: float
     storage_secret: bytes
     created_at: float
+    allow_private_fetch: bool  # fetch from loopback (tests serve files locally)
 
     @property
     def workspace_id(self) -> str: ...

@@ -64,6 +64,7 @@ class Emulator:
         retry_after_seconds: float = 1.0,
         access_log: Callable[[str], None] | None = None,
         balance_usd: float | None = None,
+        allow_private_fetch: bool = False,
     ) -> None:
         self.host = host
         self.port = port
@@ -84,6 +85,9 @@ class Emulator:
         # pay for answers 402 insufficient_credits; a run is paid at creation and refunded
         # when it fails (failed runs are not charged).
         self.balance_usd = balance_usd
+        # Fetching run inputs and asset sources from loopback URLs (FLORA never does; tests
+        # serve files locally). Private LAN and metadata addresses stay refused.
+        self.allow_private_fetch = allow_private_fetch
         self.record_body_limit = 8 * 1024 * 1024  # request bodies kept in an Exchange
         self.clock = clock
         self.access_log = access_log

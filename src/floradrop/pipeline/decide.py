@@ -73,6 +73,10 @@ _EXTENSIONS: Final[Mapping[str, str]] = {
     "pdf": DOCUMENT,
 }
 
+LINK_EXTENSIONS: Final = (".url", ".webloc", ".txt")
+"""In a ``links = true`` folder these may hold a URL (``pipeline.links``): the run then takes
+the URL's media, planned as the technique's main input type."""
+
 _NOUN: Final[Mapping[str | None, str]] = {
     IMAGE: "an image",
     VIDEO: "a video",
@@ -368,6 +372,18 @@ class _Planner:
                 f'fixed file: {spec.id} = "path:~/reference{_example_ext(spec.type)}"',
                 spec,
             )
+        wrong_kind = self.dropped != spec.type and spec.type in (IMAGE, VIDEO)
+        if uses_file and wrong_kind and not self._meant_for_dropped():
+            # The file went to another (optional) input, the technique's own media input
+            # wants another kind of file, and no rule was written for this kind: the file is
+            # wrong, not the bindings (a fixed file would be sent with every drop).
+            return self.fail(
+                f"is required, but the dropped file is {_noun(self.dropped)}",
+                f"drop {_noun(spec.type)} ({_examples(spec.type)}) into this folder; for other "
+                "files, set the folder's `match` (or add a rule) with a technique that takes "
+                "them",
+                spec,
+            )
         if spec.type == TEXT:
             example = (
                 f'{spec.id} = "sidecar" (photo.txt next to photo.png) or {spec.id} = "literal:..."'
@@ -379,6 +395,11 @@ class _Planner:
             f"bind it in the rule's `inputs`, e.g. {example}",
             spec,
         )
+
+    def _meant_for_dropped(self) -> bool:
+        """The rule's ``match`` names the dropped file's kind (``*.txt`` for a text file)."""
+        pinned = (_pinned_extension(p) for p in self.rule.match)
+        return any(e and media_type(PurePath("x" + e)) == self.dropped for e in pinned)
 
     def _file_unused(self) -> ConfigError:
         inputs = ", ".join(
@@ -432,12 +453,12 @@ def validate_rules(
             errors.append(
                 ConfigError(
                     f"{rule_key}.technique: technique {rule.technique!r} does not exist{guess}",
-                    hint="`floradrop techniques` lists the techniques you can run",
+                    hint="`floradrop techniques list` lists the techniques you can run",
                 )
             )
             continue
         seen: set[str] = set()
-        for dropped in _admitted_types(rule, technique):
+        for dropped in _admitted_types(rule, technique, links=folder.links):
             try:
                 plan_inputs(technique, rule, dropped, where=rule_key)
             except ConfigError as exc:
@@ -447,11 +468,11 @@ def validate_rules(
     return errors
 
 
-def _admitted_types(rule: Rule, technique: Technique) -> list[str | None]:
+def _admitted_types(rule: Rule, technique: Technique, *, links: bool) -> list[str | None]:
     types: dict[str | None, None] = {}
     for pattern in rule.match:
         extension = _pinned_extension(pattern)
-        if extension is None:
+        if extension is None or (links and extension.lower() in LINK_EXTENSIONS):
             types[main_input_type(technique)] = None
         else:
             types[media_type(PurePath("x" + extension))] = None

@@ -150,22 +150,51 @@ def fetch_outputs(job: Job, run: Run, ctx: FetchContext) -> Job:
         final = Path(record["path"])
         sidecar = final.with_name(final.name + ".json")
         if not sidecar.exists():
-            write_text_atomic(ctx.outputs_dir, sidecar.name, provenance(job, run, output, record))
+            first = records[0].get("path")
+            cost_in = None if index == 0 or not first else Path(first).name + ".json"
+            document = provenance(job, run, output, record, cost_in=cost_in)
+            write_text_atomic(ctx.outputs_dir, sidecar.name, document)
         record["sidecar"] = True
         job = ctx.journal.transition(job.id, JobState.FETCHING, outputs=records)
     return job
 
 
-def provenance(job: Job, run: Run, output: RunOutput, record: dict[str, Any]) -> str:
-    """The ``{output}.json`` sidecar: where this output came from."""
-    media_inputs = {k: v.get("asset_id") for k, v in job.assets.items()}
+def _media_input(job: Job, item: dict[str, str]) -> dict[str, str | None]:
+    """Where a media input came from: a FLORA asset, a hosted object, or a URL (a dropped
+    link or a fixed input). Hosted links are stored unsigned, so nothing secret is shown."""
+    recorded = job.assets.get(item["id"]) or {}
+    if recorded.get("hosted"):
+        return {"hosted_object": recorded["hosted"], "url": item["value"]}
+    if recorded.get("asset_id"):
+        return {"asset_id": recorded["asset_id"]}
+    return {"asset_id": None, "url": item["value"]}
+
+
+def source_changed(job: Job) -> bool:
+    """The dropped file is still where it was, but with other bytes than the run's (it was
+    saved again after the run was created: the new version is a job of its own)."""
+    try:
+        stat = Path(job.source_path).lstat()
+    except OSError:
+        return False
+    return (stat.st_size, stat.st_mtime_ns) != (job.size, job.mtime_ns)
+
+
+def provenance(
+    job: Job,
+    run: Run,
+    output: RunOutput,
+    record: dict[str, Any],
+    *,
+    cost_in: str | None = None,
+) -> str:
+    """The ``{output}.json`` sidecar: where this output came from.
+
+    The run's cost is in the first output's sidecar only (``cost_in`` names it in the
+    others), so adding up the sidecars of a folder gives what was spent."""
     inputs = [
         {"id": i["id"], "type": i["type"]}
-        | (
-            {"value": i["value"]}
-            if i["type"] == "text"
-            else {"asset_id": media_inputs.get(i["id"])}
-        )
+        | ({"value": i["value"]} if i["type"] == "text" else _media_input(job, i))
         for i in job.inputs
     ]
     document = {
@@ -175,7 +204,16 @@ def provenance(job: Job, run: Run, output: RunOutput, record: dict[str, Any]) ->
             "path": job.source_path,
             "sha256": job.content_hash,
             "size": job.size,
-        },
+        }
+        | (
+            {
+                "earlier_version": True,
+                "note": "made from an earlier version of this file: it was saved again after "
+                "its run started, and the new version is processed as a job of its own",
+            }
+            if source_changed(job)
+            else {}
+        ),
         "technique": job.technique,
         "run_id": run.run_id,
         "output": {
@@ -187,7 +225,12 @@ def provenance(job: Job, run: Run, output: RunOutput, record: dict[str, Any]) ->
             "content_type": record.get("content_type"),
         },
         "inputs": inputs,
-        "cost_usd": run.charged_cost,
+        "run_outputs": len(run.outputs),
+        **(
+            {"cost_usd": run.charged_cost if run.charged_cost is not None else job.cost}
+            if cost_in is None
+            else {"cost_usd_in": cost_in}
+        ),
         "times": {
             "dropped": _iso(job.created_at),
             "submitted": _iso(job.submitted_at),

@@ -17,8 +17,15 @@ from pathlib import Path
 from loguru import logger
 
 from floradrop.config import FolderConfig
-from floradrop.files import MAX_NAME_BYTES, move_no_clobber, truncate_name, write_text_atomic
+from floradrop.files import MAX_NAME_BYTES, move_no_clobber, truncate_name
 from floradrop.journal import Job, Journal
+from floradrop.pipeline.reports import (
+    ORIGINAL,
+    charge_note,
+    original_line,
+    point_sidecars_at,
+    write_report,
+)
 from floradrop.status import JobState
 
 REPORT_SUFFIX = ".error.txt"
@@ -65,6 +72,8 @@ def file_done(job: Job, folder: FolderConfig, journal: Journal) -> Job:
     job = journal.transition(job.id, [JobState.FETCHING, JobState.FILING], JobState.FILING)
     if folder.after == "move" and job.filed_path is None:
         job = _move_original(job, folder.done, journal, JobState.FILING)
+    if job.filed_path:
+        point_sidecars_at(job, job.filed_path)
     return journal.transition(job.id, JobState.FILING, JobState.DONE)
 
 
@@ -89,7 +98,13 @@ def file_failed(job: Job, folder: FolderConfig, journal: Journal, failure: Failu
         job = _move_original(job, folder.failed, journal, JobState.FAILED)
     report_name = report_name_for(Path(job.filed_path or job.rel_path).name)
     with contextlib.suppress(OSError):
-        report = write_text_atomic(folder.failed, report_name, error_report(job, failure))
+        report = write_report(
+            folder.failed,
+            report_name,
+            error_report(job, failure, journal),
+            original=job.filed_path or job.source_path,
+            stale_ok=job.filed_path is not None,  # its name was free: no live file has it
+        )
         job = journal.transition(job.id, JobState.FAILED, report_path=str(report))
     logger.bind(job=job.id).error("{} failed: {}", Path(job.rel_path).name, failure.message)
     return job
@@ -100,7 +115,7 @@ def report_name_for(name: str) -> str:
     return truncate_name(name, MAX_NAME_BYTES - len(REPORT_SUFFIX)) + REPORT_SUFFIX
 
 
-def error_report(job: Job, failure: Failure) -> str:
+def error_report(job: Job, failure: Failure, journal: Journal | None = None) -> str:
     name = Path(job.rel_path).name
     lines = [f"floradrop could not process {name}", "", f"What happened: {failure.message}"]
     if failure.code or failure.flora_message:
@@ -112,17 +127,11 @@ def error_report(job: Job, failure: Failure) -> str:
     lines.append(f"Technique:     {job.technique}")
     lines.append(f"Dropped:       {_when(job.created_at)}")
     lines.append(f"Failed:        {_when(time.time())}")
-    if job.filed_path:
-        lines.append(f"Original:      moved to {job.filed_path}")
-    else:
-        lines.append(f"Original:      left at {job.source_path}")
+    lines.append(f"{ORIGINAL}      {original_line(job, journal)}")
     lines.append("")
     lines.append(f"What to do: {failure.hint or 'see the message above.'}")
     again = job.filed_path or job.source_path
-    lines.append(
-        f"To try again: floradrop retry {shlex.quote(again)}"
-        + ("  (starts a new run, which is charged again)" if job.run_id else "")
-    )
+    lines.append(f"To try again: floradrop retry {shlex.quote(again)}  ({charge_note(job)})")
     return "\n".join(lines) + "\n"
 
 

@@ -10,6 +10,16 @@ one of two signals says the writer is done:
   ``FAST_PROBE`` later, with no event in between. A zero-byte file never takes the fast path
   (it is often a placeholder about to be written) and waits for the full quiet period.
 
+A close is evidence, not proof: writers append in bursts (open, append, close, again), save by
+truncating and rewriting, or take turns. So the fast path is taken only when the bytes prove
+the file whole for its type (:mod:`floradrop.pipeline.complete`: JPEG end marker, PNG ``IEND``,
+MP4 ``moov``...), or when the file was *published* whole: renamed from a closed temporary name
+(``x.part`` -> ``x``) or moved in with an old mtime. Anything else (a prompt ``.txt``, a type
+with no end marker) waits the quiet period after its last close. And whatever the path, a file
+whose bytes are cut short (a JPEG with no end marker, UTF-8 cut inside a character) is "not
+settled yet": it waits for more bytes, for at most :func:`incomplete_grace` of quiet, then goes
+on to be judged (and failed, with a report) by the precheck.
+
 Before a file is reported it must also open for reading (Windows writers hold exclusive locks;
 an unreadable file is reported as a problem instead of failing later). A file that vanishes is
 dropped; one that changes goes back to waiting.
@@ -35,6 +45,8 @@ from typing import NamedTuple
 
 from loguru import logger
 
+from floradrop.pipeline import complete
+
 FAST_PROBE = 0.05
 """Seconds between the two stats of the close-write fast path."""
 
@@ -43,6 +55,9 @@ MAX_PROBE = 0.25
 
 MAX_REPORTED = 250_000
 """Files remembered as reported (path -> size, mtime, inode); the oldest are forgotten first."""
+
+INCOMPLETE_GRACE = 10.0
+"""Least quiet time after which a file whose bytes look cut short is reported anyway."""
 
 _EPSILON = 1e-6
 _MAX_CLOSED = 4096
@@ -88,6 +103,7 @@ ProblemSink = Callable[[str, str, str], None]
 
 class _Candidate:
     __slots__ = (
+        "atomic",
         "closed",
         "due",
         "entry_due",
@@ -109,6 +125,7 @@ class _Candidate:
         self.quiet = quiet
         self.last_activity = 0.0
         self.closed = False  # a close-write came after the last other activity
+        self.atomic = False  # published whole: renamed from a closed temp, or moved in old
         self.sig: Signature | None = None  # the first stat of the current stable run
         self.fresh = False  # no stat since the last event
         self.sig_at = 0.0
@@ -120,6 +137,12 @@ class _Candidate:
 def probe_interval(quiet: float) -> float:
     """Time between the two stats that must agree on the quiet path."""
     return min(MAX_PROBE, quiet / 4)
+
+
+def incomplete_grace(quiet: float) -> float:
+    """How long a file whose bytes look cut short may stay quiet before it is reported anyway
+    (a broken file must reach the precheck and its report, not wait for ever)."""
+    return max(INCOMPLETE_GRACE, 5 * quiet)
 
 
 class Settler:
@@ -136,12 +159,14 @@ class Settler:
         *,
         problem: ProblemSink | None = None,
         check_open: bool = True,
+        check_content: bool = True,
         max_reported: int = MAX_REPORTED,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._problem = problem
         self._wall = wall_clock
         self._check_open = check_open
+        self._check_content = check_content
         self._candidates: dict[str, _Candidate] = {}
         self._heap: list[tuple[float, int, str]] = []
         self._seq = itertools.count()
@@ -161,15 +186,25 @@ class Settler:
     # -- input -------------------------------------------------------------------------------
 
     def activity(
-        self, key: str, path: str, rel: str, now: float, *, quiet: float, closed: bool = False
+        self,
+        key: str,
+        path: str,
+        rel: str,
+        now: float,
+        *,
+        quiet: float,
+        closed: bool = False,
+        renamed: bool = False,
     ) -> None:
-        """An event for ``path``: (re)start waiting. ``closed``: a close-write (fast path)."""
+        """An event for ``path``: (re)start waiting. ``closed``: a close-write (fast path);
+        ``renamed`` with ``closed``: renamed here from a closed temporary name (published)."""
         cand = self._candidates.get(path)
         if cand is None:
             cand = self._candidates[path] = _Candidate(key, path, rel, quiet)
         cand.quiet = quiet
         cand.last_activity = now
         cand.closed = closed
+        cand.atomic = closed and renamed
         cand.sig = None
         cand.fresh = True
         self._closed.pop(path, None)
@@ -279,18 +314,18 @@ class Settler:
         if sig is None:
             del self._candidates[cand.path]
             return None
-        if cand.fresh and not cand.closed and sig.size > 0:
-            cand.fresh = False
+        if cand.fresh:
+            cand.fresh = False  # the first look after an event, and only that one:
             # Last written longer ago than the quiet period (a file moved or linked in whole,
             # keeping its mtime): like a close-write, a second stat that agrees is enough.
             # A file being written has an mtime of about now.
-            if self._wall() - sig.mtime_ns / 1e9 >= cand.quiet:
-                cand.closed = True
+            if not cand.closed and sig.size > 0 and self._wall() - sig.mtime_ns / 1e9 >= cand.quiet:
+                cand.closed = cand.atomic = True
         if cand.sig is None or sig != cand.sig:
             if cand.sig is not None:
                 # Changed without an event (missed events, network shares, mmap): activity.
                 cand.last_activity = now
-                cand.closed = False
+                cand.closed = cand.atomic = False
             cand.sig, cand.sig_at = sig, now
             if cand.closed:
                 self._schedule(cand, now + min(FAST_PROBE, cand.quiet))
@@ -316,6 +351,8 @@ class Settler:
             self._schedule(cand, max(due, now + _EPSILON))
             return None
 
+        if not self._whole(cand, sig, now, fast=fast and not quiet):
+            return None
         readable = self._readable(cand.path) if self._check_open else True
         if readable is None:
             del self._candidates[cand.path]
@@ -334,6 +371,29 @@ class Settler:
             mtime_ns=sig.mtime_ns,
             inode=sig.inode or None,
         )
+
+    def _whole(self, cand: _Candidate, sig: Signature, now: float, *, fast: bool) -> bool:
+        """Do the bytes bear out what the timing says? If not, schedule the next look."""
+        verdict = complete.check(cand.path, sig.size) if self._check_content else complete.UNKNOWN
+        if fast and not cand.atomic and verdict is not complete.COMPLETE:
+            # Closed, but nothing proves the writer is done (a prompt written in bursts):
+            # the quiet period after the last close decides.
+            cand.closed = False
+            self._schedule(cand, max(cand.last_activity + cand.quiet, now + _EPSILON))
+            return False
+        if verdict is complete.INCOMPLETE and not cand.atomic:
+            quiet_for = now - cand.last_activity
+            if quiet_for < incomplete_grace(cand.quiet):
+                logger.debug("{} is cut short for its type; waiting for the rest", cand.path)
+                cand.closed = False
+                self._schedule(cand, now + max(cand.quiet, 0.5))
+                return False
+            logger.info(
+                "{} still looks cut short after {:.0f} s of quiet; taking it as it is",
+                cand.path,
+                quiet_for,
+            )
+        return True
 
     def _schedule(self, cand: _Candidate, due: float) -> None:
         cand.due = due

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from loguru import logger
@@ -56,10 +56,20 @@ def _epoch_seconds(value: float | None) -> float | None:
 class Submitter:
     """Creates runs, one unknown outcome per technique at a time."""
 
-    def __init__(self, client: FloraClient, journal: Journal, workspace_id: str) -> None:
+    def __init__(
+        self,
+        client: FloraClient,
+        journal: Journal,
+        workspace_id: str,
+        *,
+        sign: Callable[[list[RunInput]], list[RunInput]] | None = None,
+    ) -> None:
         self.client = client
         self.journal = journal
         self.workspace_id = workspace_id
+        # Completes journaled inputs just before sending (hosted links: their signatures are
+        # never journaled, and are recomputed identically for a create sent again).
+        self._sign = sign or (lambda inputs: inputs)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
@@ -98,7 +108,7 @@ class Submitter:
 
     def _create(self, job: Job, technique: Technique) -> Job:
         assert job.idempotency_key is not None
-        inputs = [RunInput(**i) for i in job.inputs]
+        inputs = self._sign([RunInput(**i) for i in job.inputs])
         log = logger.bind(job=job.id)
         try:
             run = self.client.start_run(job.technique, inputs, idempotency_key=job.idempotency_key)

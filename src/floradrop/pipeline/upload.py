@@ -7,6 +7,7 @@ asset is recorded in the journal as soon as it is ready, so a restart never uplo
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import uuid
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from stat import S_ISREG
+from typing import TYPE_CHECKING
 
 from loguru import logger
 
@@ -23,9 +25,13 @@ from floradrop.files import sha256_file
 from floradrop.flora.client import FloraClient
 from floradrop.flora.models import TEXT, Asset, IOSpec, RunInput, Technique
 from floradrop.journal import Job, Journal
-from floradrop.pipeline import decide
+from floradrop.pipeline import decide, links
 from floradrop.pipeline.precheck import check_upload
 from floradrop.status import JobState
+
+if TYPE_CHECKING:
+    from floradrop.hosting import Hosting
+    from floradrop.hosting.store import Store
 
 MAX_TEXT_BYTES = 256 * 1024
 STILL_WRITING_SECONDS = 10.0  # a file this recently written that looks broken is looked at again
@@ -57,6 +63,7 @@ class UploadContext:
     client: FloraClient
     journal: Journal
     workspace_id: str
+    hosting: Hosting | None = None  # for folders with transfer = "host"
 
 
 class Interrupted(Exception):  # noqa: N818 - a signal for the engine
@@ -65,19 +72,36 @@ class Interrupted(Exception):  # noqa: N818 - a signal for the engine
 
 class ProgressLog:
     """Logs a big upload's progress every quarter, so long work is visible in the log, and
-    abandons the transfer when ``should_stop()`` says floradrop is stopping."""
+    abandons the transfer when ``should_stop()`` says floradrop is stopping, or (uploads of the
+    dropped file) when ``changed`` finds the file saved again meanwhile: that upload is for a
+    version nobody will run."""
 
     MIN_BYTES = 64 * 1024 * 1024
+    CHANGE_CHECK_SECONDS = 0.25
 
-    def __init__(self, job_id: int, name: str, should_stop: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        job_id: int,
+        name: str,
+        should_stop: Callable[[], bool],
+        changed: Callable[[], None] | None = None,
+    ) -> None:
         self.job_id = job_id
         self.name = name
         self.should_stop = should_stop
+        self.changed = changed
         self._next = 25
+        self._checked = time.monotonic()
 
     def __call__(self, sent: int, total: int | None) -> None:
         if self.should_stop():
             raise Interrupted(f"stopping: the transfer of {self.name} resumes at the next start")
+        if (
+            self.changed is not None
+            and time.monotonic() - self._checked >= self.CHANGE_CHECK_SECONDS
+        ):
+            self._checked = time.monotonic()
+            self.changed()  # raises SourceGone: the half-done upload is abandoned
         if not total or total < self.MIN_BYTES:
             return
         percent = sent * 100 // total
@@ -129,7 +153,8 @@ def _check_unchanged(job: Job) -> None:
         raise SourceGone(f"{source.name} was removed before it was uploaded") from None
     if not S_ISREG(stat.st_mode) or stat.st_size != job.size or stat.st_mtime_ns != job.mtime_ns:
         raise SourceGone(
-            f"{source.name} changed before it was uploaded; the new version is a new job"
+            f"{source.name} changed before its run was started (superseded: nothing is run "
+            "for the earlier version; the new version is a new job)"
         )
 
 
@@ -144,7 +169,14 @@ def build_inputs(
 ) -> tuple[list[RunInput], Job]:
     """The run inputs for ``job`` (uploading what needs uploading); returns the updated job."""
     source = Path(job.source_path)
-    plan = decide.plan_inputs(technique, rule, decide.media_type(source))
+    if links.may_be_link(source, folder):
+        _check_unchanged(job)
+    link = links.dropped_link(source, folder)  # None unless a link in a `links = true` folder
+    dropped = link.media_type(technique) if link else decide.media_type(source)
+    written = any(rule is r for r in folder.rules)  # else the folder's own technique
+    where = None if written else f"folder {folder.name!r}"
+    plan = decide.plan_inputs(technique, rule, dropped, where=where)
+    store = _store(folder, ctx)
     for bound in plan.inputs:  # a sidecar that is a link fails the job before any upload
         if bound.binding.kind == "sidecar":
             _not_a_link(sidecar_path(source, bound.binding), source)
@@ -156,11 +188,20 @@ def build_inputs(
             if value is not None:
                 inputs.append(RunInput(spec.id, TEXT, value))
             continue
+        if link is not None and binding.kind == "file":
+            inputs.append(RunInput(spec.id, spec.type, link.url))  # FLORA fetches it
+            continue
         recorded = job.assets.get(spec.id)
+        if recorded and store is not None and recorded.get("hosted"):
+            url = store.link(recorded["hosted"])  # dated now: the run is created next
+            inputs.append(RunInput(spec.id, spec.type, url))
+            continue
         if recorded:
             inputs.append(RunInput(spec.id, spec.type, recorded["url"]))
             continue
-        if binding.kind == "path":
+        if binding.kind == "path" and store is not None:
+            url = store.link(_host_fixed(Path(binding.value or ""), spec, store, job))
+        elif binding.kind == "path":
             url = _fixed_asset(Path(binding.value or ""), ctx, job)
         else:
             if binding.kind == "sidecar":
@@ -172,12 +213,20 @@ def build_inputs(
             else:
                 path = source
                 _check_unchanged(job)
-            asset = _upload_media(job, path, spec, ctx, should_stop=should_stop)
-            url = asset.url or ""
             assets = dict(job.assets)
-            assets[spec.id] = {"asset_id": asset.asset_id, "url": url}
+            if store is not None:
+                key = _host_media(job, path, spec, store, should_stop=should_stop)
+                url = store.link(key)
+                assets[spec.id] = {"hosted": key, "url": url}
+            else:
+                asset = _upload_media(job, path, spec, ctx, should_stop=should_stop)
+                url = asset.url or ""
+                assets[spec.id] = {"asset_id": asset.asset_id, "url": url}
             job = ctx.journal.transition(job.id, JobState.UPLOADING, assets=assets)
         inputs.append(RunInput(spec.id, spec.type, url))
+    # The last look before the run is created: a file saved again while its inputs were
+    # prepared is superseded here, and only its final version runs.
+    _check_unchanged(job)
     return inputs, job
 
 
@@ -196,7 +245,12 @@ def _upload_media(
             workspace_id=ctx.workspace_id,
             idempotency_key=key,
             content_type=content_type,
-            on_progress=ProgressLog(job.id, path.name, should_stop),
+            on_progress=ProgressLog(
+                job.id,
+                path.name,
+                should_stop,
+                changed=functools.partial(_check_unchanged, job) if path == source else None,
+            ),
         )
     except Exception as exc:
         if path == source:
@@ -207,6 +261,63 @@ def _upload_media(
     if path == source:
         _check_unchanged(job)
     return asset
+
+
+def _store(folder: FolderConfig, ctx: UploadContext) -> Store | None:
+    if folder.transfer != "host":
+        return None
+    if ctx.hosting is None:
+        raise JobError(
+            f'{folder.name} has transfer = "host", but hosting is not available here',
+            hint="run it with 'floradrop run'",
+        )
+    return ctx.hosting.store()
+
+
+def _host_media(
+    job: Job, path: Path, spec: IOSpec, store: Store, *, should_stop: Callable[[], bool]
+) -> str:
+    """Check the dropped file or a sidecar and put it in the bucket; its object key."""
+    source = Path(job.source_path)
+    size = path.stat().st_size
+    try:
+        content_type = check_upload(path, spec.type, size)
+        digest = job.content_hash if path == source else sha256_file(path)
+        key = store.ensure(
+            path,
+            digest,
+            content_type=content_type or _guess_type(path),
+            on_progress=ProgressLog(job.id, path.name, should_stop),
+            should_stop=should_stop,
+        )
+    except Exception as exc:
+        if path == source:
+            _check_unchanged(job)
+            if isinstance(exc, JobError):
+                _maybe_still_written(job)
+        raise
+    if path == source:
+        _check_unchanged(job)  # hosted bytes are those hashed at admission (else: a new job)
+    return key
+
+
+def _host_fixed(path: Path, spec: IOSpec, store: Store, job: Job) -> str:
+    """A fixed local file bound to an input, hosted (content-addressed: once per content)."""
+    try:
+        digest = sha256_file(path)
+    except OSError as exc:
+        raise JobError(
+            f"cannot read the fixed input file {path}: {exc.strerror}",
+            hint="check the `path:` binding in the config",
+        ) from exc
+    content_type = check_upload(path, spec.type, path.stat().st_size)
+    return store.ensure(path, digest, content_type=content_type or _guess_type(path))
+
+
+def _guess_type(path: Path) -> str:
+    import mimetypes
+
+    return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
 
 
 def _maybe_still_written(job: Job) -> None:

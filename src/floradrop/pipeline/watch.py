@@ -501,13 +501,16 @@ class Intake:
             return
         if kind == "moved":
             closed = self._settler.take_closed(src, now)
-            self._touch(folder, folder.local(os.fsdecode(event.dest_path)), now, closed=closed)
+            dest = folder.local(os.fsdecode(event.dest_path))
+            self._touch(folder, dest, now, closed=closed, renamed=True)
         elif kind == "deleted":
             self._settler.drop(src)
         elif kind in ("created", "modified", "attrib", "closed"):
             self._touch(folder, src, now, closed=kind == "closed")
 
-    def _touch(self, folder: _Folder, path: str, now: float, *, closed: bool) -> None:
+    def _touch(
+        self, folder: _Folder, path: str, now: float, *, closed: bool, renamed: bool = False
+    ) -> None:
         rel = self._admit(folder, path)
         if rel is None:
             if path in self._settler:
@@ -517,7 +520,9 @@ class Intake:
             else:
                 self._settler.note_written(path)
             return
-        self._settler.activity(folder.key, path, rel, now, quiet=folder.quiet, closed=closed)
+        self._settler.activity(
+            folder.key, path, rel, now, quiet=folder.quiet, closed=closed, renamed=renamed
+        )
 
     def _admit(self, folder: _Folder, path: str) -> str | None:
         """``path`` relative to the folder, or None when it is never to be reported."""

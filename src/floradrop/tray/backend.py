@@ -102,7 +102,7 @@ def tray_available(headless: bool) -> tuple[bool, str]:
     description carries the menu-less warning when pystray fell back to its xorg backend.
     """
     if headless:
-        return False, "headless mode (--headless or [daemon] tray = false)"
+        return False, "headless mode (--headless, or headless = true under [daemon])"
     if os.environ.get("PYSTRAY_BACKEND") == "dummy":
         return False, "PYSTRAY_BACKEND=dummy selects pystray's dummy backend, which cannot run"
     reason = _no_display_reason(os.environ)
