@@ -39,7 +39,9 @@ CASES = (
     "polling",
     "history",
     "ui_idle",
+    "sdk",
 )
+SDK_PACKAGE = "@flora-ai/flora@0.11.0"  # the official TypeScript SDK, for the "sdk" case
 
 
 # -- helpers (run inside the child) ----------------------------------------------------------
@@ -93,8 +95,9 @@ def state_count(engine: Any, state: str = "done") -> int:
 class EmulatorProcess:
     """``floradrop emulator`` in its own process, so its CPU and memory are not counted."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, stderr: Path | None = None) -> None:
         self.key = "sk_test_bench"
+        self._stderr = stderr.open("wb") if stderr is not None else None
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -108,14 +111,17 @@ class EmulatorProcess:
                 *args,
             ],
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=self._stderr or subprocess.DEVNULL,
             text=True,
         )
         assert self.proc.stdout is not None
         self.base_url = ""
+        self.workspace_id = ""
         for line in self.proc.stdout:
-            if "http://" in line:
+            if "http://" in line and not self.base_url:
                 self.base_url = line[line.index("http://") :].split()[0].rstrip(".")
+            if line.startswith("Workspace:"):
+                self.workspace_id = line.split()[1].rstrip(".")
                 break
         if not self.base_url:
             raise SystemExit("bench: the emulator did not start")
@@ -127,6 +133,8 @@ class EmulatorProcess:
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(10)
+        if self._stderr is not None:
+            self._stderr.close()
 
 
 def make_engine(root: Path, base_url: str, key: str, folders: str, daemon: str = "") -> Any:
@@ -435,6 +443,193 @@ def case_polling(root: Path, quick: bool) -> dict[str, Any]:
                 "poll_requests": poll_requests,
                 "poll_requests_per_run": round(poll_requests / n, 2),
                 "seconds_to_all_done": round(elapsed, 1),
+            }
+        finally:
+            emu.stop()
+    return out
+
+
+# -- side by side with the official SDK ---------------------------------------------------------
+
+
+def sdk_dir() -> Path:
+    """The SDK, installed with npm into a cache directory (never into the repository)."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    target = cache / "floradrop-bench" / SDK_PACKAGE.replace("/", "+")
+    if not (target / "node_modules" / "@flora-ai" / "flora" / "package.json").exists():
+        target.mkdir(parents=True, exist_ok=True)
+        (target / "package.json").write_text('{"private": true}\n')
+        subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(target), SDK_PACKAGE],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    return target
+
+
+class AccessLog:
+    """The emulator's access log (one line per request), counted between two marks."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def mark(self) -> int:
+        return self.path.stat().st_size
+
+    def count(self, start: int) -> Counter[str]:
+        import re
+
+        size = -1
+        while size != self.mark():  # the emulator writes a line just after its answer
+            size = self.mark()
+            time.sleep(0.3)
+        with self.path.open("rb") as handle:
+            handle.seek(start)
+            text = handle.read().decode(errors="replace")
+        kinds: Counter[str] = Counter()
+        # (lines printed by several threads at once may run together: match requests, not lines)
+        for method, raw in re.findall(r"(GET|POST|PUT) (/\S*) (?:\d{3}|dropped)", text):
+            path = re.sub(r"/(run|asset|ws|tech|prj)_[A-Za-z0-9]+", r"/{\1}", raw)
+            if "/_media/" in path:
+                path = "/_media/..."
+            kinds[f"{method} {path.split('?')[0].replace('/api/v1', '')}"] += 1
+        return kinds
+
+
+def round_trips(base_url: str, key: str, image: Path) -> dict[str, float]:
+    """Median time of one upload, one create and one download against this emulator."""
+    from floradrop.flora import FloraClient
+    from floradrop.flora.models import RunInput
+
+    times: dict[str, list[float]] = {"upload": [], "create": [], "download": []}
+    with FloraClient(key, base_url=base_url) as client:
+        workspace = client.list_workspaces()[0].workspace_id
+        for i in range(3):
+            t0 = time.monotonic()
+            asset = client.upload_file(image, workspace_id=workspace, idempotency_key=f"rt-a{i}")
+            times["upload"].append(time.monotonic() - t0)
+            t0 = time.monotonic()
+            run = client.start_run(
+                "cctv-cam",
+                [RunInput("input_image", "imageUrl", asset.url or "")],
+                idempotency_key=f"rt-r{i}-{time.time()}",
+            )
+            times["create"].append(time.monotonic() - t0)
+            while not run.terminal:
+                time.sleep(0.2)
+                run = client.get_run(run.run_id, technique="cctv-cam")
+            t0 = time.monotonic()
+            client.download(run.outputs[0].url, image.with_suffix(f".rt{i}"))
+            times["download"].append(time.monotonic() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def case_sdk(root: Path, quick: bool) -> dict[str, Any]:
+    """The same images through ``floradrop run --once`` and an SDK script, interleaved.
+
+    Both against one emulator per case, 8 runs and 8 uploads in flight, a 2 s poll; the SDK
+    (SDK_PACKAGE) is installed with npm into ~/.cache/floradrop-bench. ``FLORADROP_BENCH_SRC=
+    /path/to/other/src`` runs another floradrop tree (e.g. an older commit) for comparison;
+    ``FLORADROP_BENCH_PAIRS=N``: N runs of each (default 3, 1 with --quick)."""
+    import math
+
+    sdk = sdk_dir()
+    script = ROOT / "scripts" / "sdk_baseline.mjs"
+    pairs = int(os.environ.get("FLORADROP_BENCH_PAIRS") or (1 if quick else 3))
+    out: dict[str, Any] = {}
+    cases = (
+        ("120 images, runs that finish at once", 40 if quick else 120, 0.0, 0.0),
+        ("64 images, 6 s runs, --latency-ms 120", 16 if quick else 64, 6.0, 120.0),
+    )
+    for label, n, run_seconds, latency in cases:
+        case_root = root / f"case{len(out)}"
+        case_root.mkdir()
+        log_path = case_root / "emulator.log"
+        emu = EmulatorProcess(
+            "--seed",
+            "1",
+            "--run-seconds",
+            f"{run_seconds:g}",
+            "--latency-ms",
+            f"{latency:g}",
+            stderr=log_path,
+        )
+        access = AccessLog(log_path)
+        try:
+            sample = case_root / "sample.png"
+            sample.write_bytes(png_bytes(10**6))
+            rtt = round_trips(emu.base_url, emu.key, sample)
+            bound = math.ceil(n / 8) * (run_seconds + sum(rtt.values()))
+            env = dict(os.environ, FLORA_API_KEY=emu.key, FLORA_BASE_URL=emu.base_url)
+            if os.environ.get("FLORADROP_BENCH_SRC"):  # e.g. main's src/, for "before" figures
+                env["PYTHONPATH"] = os.environ["FLORADROP_BENCH_SRC"]
+            times: dict[str, list[float]] = {"floradrop": [], "sdk": []}
+            requests: dict[str, Counter[str]] = {}
+            for trial in range(2 * pairs):
+                # fd, sdk, sdk, fd, fd, sdk: neither always goes first
+                tool = ("floradrop", "sdk")[(trial + trial // 2) % 2]
+                trial_root = case_root / f"t{trial}-{tool}"
+                inbox = trial_root / "in"
+                inbox.mkdir(parents=True)
+                past = time.time() - 60  # files already there, as for a batch run
+                for i in range(n):
+                    image = inbox / f"img{i:04d}.png"
+                    image.write_bytes(png_bytes(trial * 10_000 + i))
+                    os.utime(image, (past, past))
+                mark = access.mark()
+                if tool == "floradrop":
+                    config = trial_root / "floradrop.toml"
+                    config.write_text(
+                        f"[daemon]\nstate_dir = {str(trial_root / 'state')!r}\n"
+                        f"log_dir = {str(trial_root / 'logs')!r}\nmax_concurrent_runs = 8\n"
+                        "max_concurrent_uploads = 8\npoll_interval_seconds = 2\n"
+                        + folder(trial_root, "in", "cctv-cam"),
+                        encoding="utf-8",
+                    )
+                    command = [
+                        sys.executable, "-m", "floradrop", "run", "--once", "--headless",
+                        "--config", str(config),
+                    ]  # fmt: skip
+                else:
+                    command = [
+                        "node", str(script), str(inbox), str(trial_root / "in-outputs"),
+                        "--workspace", emu.workspace_id, "--technique", "cctv-cam",
+                        "--runs", "8", "--uploads", "8", "--poll-ms", "2000",
+                    ]  # fmt: skip
+                t0 = time.monotonic()
+                done = subprocess.run(
+                    command,
+                    env=dict(env, SDK_DIR=str(sdk)),
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                )
+                elapsed = time.monotonic() - t0
+                if done.returncode:
+                    raise SystemExit(f"bench: {tool} failed:\n{done.stderr[-2000:]}")
+                outputs = [p for p in (trial_root / "in-outputs").iterdir() if p.suffix == ".png"]
+                if len(outputs) != n:
+                    raise SystemExit(f"bench: {tool} wrote {len(outputs)} outputs, not {n}")
+                times[tool].append(elapsed)
+                requests.setdefault(tool, Counter()).update(access.count(mark))
+            fd, sd = statistics.median(times["floradrop"]), statistics.median(times["sdk"])
+            out[label] = {
+                "files": n,
+                "floradrop_src": os.environ.get("FLORADROP_BENCH_SRC") or "this tree",
+                "floradrop_s": [round(t, 2) for t in times["floradrop"]],
+                "sdk_s": [round(t, 2) for t in times["sdk"]],
+                "ratio_of_medians": round(fd / sd, 3),
+                "ratio_spread": [
+                    round(min(times["floradrop"]) / max(times["sdk"]), 3),
+                    round(max(times["floradrop"]) / min(times["sdk"]), 3),
+                ],
+                "round_trips_ms": {k: round(v * 1000, 1) for k, v in rtt.items()},
+                "bound_s": round(bound, 2),
+                "floradrop_over_bound": round(fd / bound, 3),
+                "requests_per_file": {
+                    tool: {k: round(v / (n * pairs), 2) for k, v in sorted(c.items())}
+                    for tool, c in requests.items()
+                },
             }
         finally:
             emu.stop()

@@ -53,6 +53,7 @@ from floradrop.pipeline.admit import Outcome, admit
 from floradrop.pipeline.fetch import FetchContext, fetch_outputs
 from floradrop.pipeline.fileaway import Failure, file_done, file_duplicate, file_failed
 from floradrop.pipeline.poll import Poller
+from floradrop.pipeline.polling import PollHooks, RunPolling
 from floradrop.pipeline.submit import Submitter
 from floradrop.pipeline.upload import (
     Interrupted,
@@ -90,6 +91,7 @@ POLLING_INTERVAL = 5.0  # seconds between looks at an `observer = "polling"` fol
 # Offline, the API is tried again after 2 s, doubling up to this (so work resumes at most
 # this long, plus one request's retries, after FLORA is back).
 OFFLINE_PROBE_MAX_SECONDS = 10.0
+LOOK_AHEAD = 16  # at most this many jobs (and max_concurrent_runs) uploaded ahead of their run
 # Blocked, the daemon checks by itself whether the problem was fixed: a rejected key is
 # re-read and tried this often, and one run is tried this often after credits ran out.
 AUTH_RECHECK_SECONDS = 30.0
@@ -291,13 +293,13 @@ class Engine:
         self._deferred: deque[tuple[float, ReadyFile]] = deque()
         self._first_seen: dict[Path, float] = {}
         self._inflight: set[int] = set()
-        self._queued: set[int] = set()  # waiting jobs handed to an upload worker
+        self._queued: set[int] = set()  # jobs handed to an upload worker to be run
+        self._ahead: set[int] = set()  # jobs handed to an upload worker to upload ahead
+        self._uploaded_ahead: set[int] = set()  # waiting jobs whose inputs are uploaded
         self._said: set[tuple[str, str, str]] = set()  # "leaving alone" kinds already logged
         self._inflight_lock = threading.Lock()
         self._not_before: dict[int, float] = {}
         self._attempts: dict[int, int] = {}
-        self._poll_busy = False
-        self._next_poll = 0.0
         self._next_stray_scan = 0.0
         self._next_probe = 0.0
         self._probe_delay = 2.0
@@ -312,6 +314,7 @@ class Engine:
         self._polls: ThreadPoolExecutor | None = None
         self._submitter: Submitter | None = None
         self._poller: Poller | None = None
+        self._polling: RunPolling | None = None
         self._config_check: Callable[[], object] | None = None
         self.on_change: Callable[[], None] | None = None
         self.cycles = 0  # scheduler iterations (lets tests wait for "a few rounds")
@@ -340,10 +343,23 @@ class Engine:
                 )
             self.workspace_id = workspaces[0].workspace_id
         self.techniques = self._load_techniques(self.config)
-        self._submitter = Submitter(
-            self.client, self.journal, self.workspace_id, sign=self.hosting.sign_inputs
-        )
         self._poller = Poller(self.client, self.workspace_id)
+        d = self.config.daemon
+        self._polling = RunPolling(
+            self._poller,
+            self.journal,
+            PollHooks(self._finish_run, self._fail, self.live.progress.__setitem__,
+                      self._poll_failed, self._changed),
+            interval=d.poll_interval_seconds,
+            run_timeout_seconds=d.run_timeout_minutes * 60,
+        )  # fmt: skip
+        self._submitter = Submitter(
+            self.client,
+            self.journal,
+            self.workspace_id,
+            sign=self.hosting.sign_inputs,
+            on_created=self._polling.on_created,
+        )
         self.connected = True
         self.live.offline = False
 
@@ -419,7 +435,7 @@ class Engine:
         self._fetches = ThreadPoolExecutor(
             max(2, d.max_concurrent_uploads), thread_name_prefix="floradrop-fetch"
         )
-        self._polls = ThreadPoolExecutor(1, thread_name_prefix="floradrop-poll")
+        self._polls = ThreadPoolExecutor(2, thread_name_prefix="floradrop-poll")
         for name, target in (
             ("floradrop-admit", self._admit_loop),
             ("floradrop-scheduler", self._schedule_loop),
@@ -674,7 +690,8 @@ class Engine:
     def _schedule_loop(self) -> None:
         next_config_check = 0.0
         while not self._stop.is_set():
-            self._wake.wait(0.25)
+            due = self._polling.wake_at() if self._polling is not None else None
+            self._wake.wait(min(0.25, max(0.0, due - time.monotonic())) if due else 0.25)
             # Let a burst of changes (500 files settling at once) become one round, not 500.
             if self._stop.wait(_COALESCE_SECONDS):
                 return
@@ -787,21 +804,12 @@ class Engine:
             if self._claim(job, now):
                 assert self._fetches is not None
                 self._fetches.submit(self._guarded, job.id, self._fetch_task)
-        # Poll cycle.
-        running = count(JobState.RUNNING)
-        # Polling with a rejected key only gets 401s: wait for the key's re-check.
+        # Poll the runs that are due (pipeline/polling.py). Not with a rejected key: it would
+        # only get 401s until the key's re-check.
         rejected = self.live.blocked is not None and self.live.blocked.kind is AttentionKind.AUTH
-        if (
-            running
-            and not self._poll_busy
-            and now >= self._next_poll
-            and not self.live.offline
-            and not rejected
-        ):
-            self._poll_busy = True
-            self._next_poll = now + d.poll_interval_seconds
+        if self._polling is not None and not self.live.offline and not rejected:
             assert self._polls is not None
-            self._polls.submit(self._poll_task)
+            self._polling.dispatch(now, count(JobState.RUNNING), self._polls)
         # New work, within the limits.
         if self._paused or self.live.offline or self.live.blocked is not None:
             return
@@ -812,20 +820,25 @@ class Engine:
             incoming += self._intake.pending if self._intake is not None else 0
             money.review(self.journal, self.config, self._cost_of, incoming=incoming)
         # Up to twice the upload workers are handed jobs, so a worker that finishes starts the
-        # next one at once; the pool's size still bounds the uploads under way.
-        queued = len(self._queued)
-        uploading = count(JobState.UPLOADING) + queued
-        in_flight = count(JobState.UPLOADING, JobState.SUBMITTING, JobState.RUNNING) + queued
-        free = min(2 * d.max_concurrent_uploads - uploading, d.max_concurrent_runs - in_flight)
+        # next one at once; the pool's size still bounds the uploads under way. Jobs handed
+        # out to be run (_queued) count as runs in flight; beyond the free run slots, the next
+        # few jobs are uploaded ahead (_ahead), so that a freed slot only waits for a create.
+        queued, ahead = len(self._queued), len(self._ahead)
+        in_flight = count(JobState.SUBMITTING, JobState.RUNNING) + queued
+        free = min(2 * d.max_concurrent_uploads - queued - ahead, d.max_concurrent_runs - in_flight)
+        look = min(d.max_concurrent_runs, LOOK_AHEAD) - ahead - len(self._uploaded_ahead)
         if self._trial:
-            free = min(free, 1 - uploading - count(JobState.SUBMITTING))
-        if free <= 0 or not counts.get(JobState.WAITING.value):
+            free, look = min(free, 1 - queued - count(JobState.SUBMITTING)), 0
+        if (free <= 0 and look <= 0) or not counts.get(JobState.WAITING.value):
             return
-        for job in self.journal.startable(limit=free + len(self._not_before) + 8):
-            if free <= 0:
-                break
+        limit = max(free, 0) + look + len(self._not_before) + 8
+        for job in self.journal.startable(limit=limit):
             if job.approval is None:
                 continue  # the big-drop guard waits for the rest of its burst
+            if free <= 0:
+                if look > 0 and len(self._ahead) < d.max_concurrent_uploads - queued:
+                    look -= self._upload_ahead(job, now)
+                continue
             hold = money.budget_hold(self.journal, self.config, job, self._cost_of(job))
             if hold is not None:
                 money.hold(self.journal, job, hold)
@@ -837,6 +850,17 @@ class Engine:
             self._queued.add(job.id)
             assert self._uploads is not None
             self._uploads.submit(self._guarded, job.id, self._upload_task)
+
+    def _upload_ahead(self, job: Job, now: float) -> bool:
+        if job.id in self._uploaded_ahead:
+            return False
+        hold = money.budget_hold(self.journal, self.config, job, self._cost_of(job))
+        if hold is not None or not self._claim(job, now):
+            return False  # (a run that would not fit a budget is not uploaded either)
+        self._ahead.add(job.id)
+        assert self._uploads is not None
+        self._uploads.submit(self._guarded, job.id, lambda j: self._upload_task(j, True))
+        return True
 
     def _claim(self, job: Job, now: float) -> bool:
         if self._not_before.get(job.id, 0.0) > now:
@@ -949,6 +973,7 @@ class Engine:
             )
         finally:
             self._queued.discard(job_id)
+            self._ahead.discard(job_id)
             self._release(job_id)
             self._changed()
 
@@ -1025,6 +1050,7 @@ class Engine:
         """A job that moved on loses its retry state and last error (a daemon runs for weeks)."""
         self._attempts.pop(job_id, None)
         self._not_before.pop(job_id, None)
+        self._uploaded_ahead.discard(job_id)
         if self.live.last_error_job == job_id:
             self.live.last_error = self.live.last_error_job = None
         if not keep_progress:
@@ -1044,8 +1070,8 @@ class Engine:
             )
         return folder, rule, technique
 
-    def _upload_task(self, job: Job) -> None:
-        self._queued.discard(job.id)
+    def _upload_task(self, job: Job, ahead: bool = False) -> None:
+        self._uploaded_ahead.discard(job.id)
         if self._paused or self._stop.is_set() or self.live.blocked or self.live.offline:
             return  # paused (or blocked) while queued: stays waiting
         started = money.start(self.journal, self.config, job, self._cost_of(job))
@@ -1056,8 +1082,10 @@ class Engine:
         assert self._submitter is not None
         ctx = UploadContext(self.client, self.journal, self.workspace_id, self.hosting)
         inputs, job = build_inputs(job, folder, rule, technique, ctx, should_stop=self._stop.is_set)
-        if self._paused or self._stop.is_set():
+        if ahead or self._paused or self._stop.is_set():
             self.journal.transition(job.id, JobState.UPLOADING, JobState.WAITING)
+            if ahead:
+                self._uploaded_ahead.add(job.id)  # its create waits for a run slot
             return
         self._submitter.submit(job, inputs, technique)
         self._trial = False  # a run was created: credits are back
@@ -1069,44 +1097,16 @@ class Engine:
         assert self._submitter is not None
         self._submitter.resolve(job, technique)
 
-    def _poll_task(self) -> None:
-        try:
-            assert self._poller is not None
-            jobs = self.journal.jobs([JobState.RUNNING])
-            runs = self._poller.poll(jobs)
-            timeout = self.config.daemon.run_timeout_minutes * 60
-            for job in jobs:
-                run = runs.get(job.id)
-                if run is None:
-                    continue
-                self.live.progress[job.id] = run.progress
-                if run.terminal:
-                    try:
-                        self._finish_run(job, run)
-                    except StaleTransition:
-                        continue
-                elif job.submitted_at and time.time() - job.submitted_at > timeout:
-                    self._fail(
-                        job.id,
-                        Failure(
-                            f"the run did not finish within {timeout / 60:g} minutes",
-                            "it may still finish in the FLORA app; raise run_timeout_minutes for "
-                            "long techniques",
-                        ),
-                    )
-        except NetworkError as exc:
+    def _poll_failed(self, exc: Exception) -> None:
+        if isinstance(exc, FatalError):
+            self._block(exc)
+        elif isinstance(exc, NetworkError):
             if not self.live.offline:
                 logger.warning("FLORA cannot be reached while polling ({})", exc.message)
-                self.live.offline = True
-        except FatalError as exc:
-            self._block(exc)
-        except FloradropError as exc:
-            logger.warning("polling failed: {}", exc.message)
-        except Exception as exc:
-            logger.opt(exception=exc).error("polling failed")
-        finally:
-            self._poll_busy = False
-            self._changed()
+            self.live.offline = True
+        else:  # (a traceback only for what is not one of ours: a bug)
+            trace = None if isinstance(exc, FloradropError) else exc
+            logger.opt(exception=trace).warning("polling failed: {}", getattr(exc, "message", exc))
 
     def _finish_run(self, job: Job, run: Run) -> None:
         self.live.progress.pop(job.id, None)

@@ -110,9 +110,10 @@ def wait(engine: Engine, stop: threading.Event, line: ProgressLine | None, quiet
     """Until every file is done, or nothing more can happen (e.g. a rejected key)."""
     batch = Batch(engine.journal)
     stable = 0
+    worked = False  # once jobs were seen, the start-up scan is over: look more often
     last, next_line = "", time.monotonic() + 5
     try:
-        while not stop.wait(0.2):
+        while not stop.wait(0.05 if worked else 0.2):
             if line is not None:
                 text = batch.line()
                 if text != last:
@@ -129,7 +130,7 @@ def wait(engine: Engine, stop: threading.Event, line: ProgressLine | None, quiet
                 if stable >= 3:  # idle across consecutive checks: intake has nothing either
                     break
             else:
-                stable = 0
+                stable, worked = 0, True
         if line is not None:
             line.show(batch.line())
     finally:

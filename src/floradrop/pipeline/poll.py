@@ -3,12 +3,13 @@
 With a few runs in flight, one ``GET`` per run (its ``poll_url``, else the nested route). With
 more, one ``GET /technique-runs`` page (100 runs, newest first) answers for many runs at once;
 ``scripts/bench.py`` measures both (see BENCHMARKS.md), and :data:`BATCH_THRESHOLD` is where the
-list starts to cost fewer requests. Runs the list did not reach are polled one by one.
+list starts to cost fewer requests. Runs the list did not reach are polled one by one. When
+to poll which run is decided by :mod:`floradrop.pipeline.schedule`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from loguru import logger
 
@@ -16,7 +17,7 @@ from floradrop.flora.client import FloraClient
 from floradrop.flora.models import Run
 from floradrop.journal import Job
 
-BATCH_THRESHOLD = 3  # runs in flight from which one list request replaces per-run requests
+BATCH_THRESHOLD = 3  # runs due together from which one list request replaces per-run requests
 _MAX_PAGES = 20
 
 
@@ -26,12 +27,16 @@ class Poller:
         self.workspace_id = workspace_id
         self.batch = batch
 
-    def poll(self, jobs: Sequence[Job]) -> dict[int, Run]:
-        """The latest state of each job's run (jobs without a run id are skipped)."""
+    def poll(self, jobs: Sequence[Job], also: Iterable[Job] = ()) -> dict[int, Run]:
+        """The latest state of each job's run (jobs without a run id are skipped).
+
+        Runs of ``also`` found on a run-list page read anyway are included (no request is made
+        for them)."""
         wanted = {job.run_id: job for job in jobs if job.run_id}
         found: dict[int, Run] = {}
         if self.batch and len(wanted) >= BATCH_THRESHOLD:
-            found.update(self._from_list(wanted))
+            extra = {job.run_id: job for job in also if job.run_id and job.run_id not in wanted}
+            found.update(self._from_list(wanted, extra))
         for run_id, job in wanted.items():
             if job.id in found:
                 continue
@@ -40,18 +45,20 @@ class Poller:
             )
         return found
 
-    def _from_list(self, wanted: dict[str, Job]) -> dict[int, Run]:
+    def _from_list(self, wanted: dict[str, Job], extra: dict[str, Job]) -> dict[int, Run]:
         oldest = min((j.submit_started_at or 0.0) for j in wanted.values()) - 120.0
         found: dict[int, Run] = {}
+        missing = len(wanted)
         pages = 0
         for index, run in enumerate(
             self.client.iter_technique_runs(workspace_id=self.workspace_id)
         ):
-            job = wanted.get(run.run_id)
+            job = wanted.get(run.run_id) or extra.get(run.run_id)
             if job is not None:
                 found[job.id] = run
-                if len(found) == len(wanted):
-                    break
+                missing -= run.run_id in wanted
+            if not missing and (not extra or index % 100 == 99):
+                break  # every wanted run found (the rest of a page read anyway is free)
             created = run.created_at
             if created is not None and (created / 1000.0 if created > 1e11 else created) < oldest:
                 break

@@ -197,6 +197,8 @@ def build_inputs(
             inputs.append(RunInput(spec.id, spec.type, url))
             continue
         if recorded:
+            if binding.kind not in ("path", "sidecar"):
+                _check_unchanged(job)  # uploaded ahead: still the file that was uploaded?
             inputs.append(RunInput(spec.id, spec.type, recorded["url"]))
             continue
         if binding.kind == "path" and store is not None:
