@@ -49,6 +49,17 @@ def snapshot_json(config: Any, *, state_dir: Path | None = None) -> dict[str, An
     return data
 
 
+def service_installed() -> bool | None:
+    """Does any login entry (tray or headless) start floradrop? None where none is supported."""
+    import contextlib
+
+    from floradrop.service import all_backends
+
+    with contextlib.suppress(Exception):  # a platform without login start: unknown
+        return any(backend.is_installed() for backend in all_backends())
+    return None
+
+
 _ORDER = (
     "waiting",
     "held",
@@ -174,6 +185,8 @@ def run(args: argparse.Namespace) -> int:
     except DaemonNotRunningError:
         target.require_config()  # no daemon, and no config to read the journal with: say why
         raise
+    if data.get("service_installed") is None:  # a headless daemon, or none running: look
+        data["service_installed"] = service_installed()
     if target.problem is not None:  # the daemon keeps its last good config meanwhile
         data["config_problem"] = target.problem.describe()
     print(json.dumps(data, indent=2) if args.json else render(data))
