@@ -233,3 +233,11 @@ def test_a_big_drop_question_offers_start_and_cancel_first(busy: Snapshot, root:
     assert start.path == cancel.path == Path(question.folder)
     lines = info_lines(entries)
     assert "480 to approve, 1 waiting for budget" in lines[0]
+
+
+def test_open_dashboard_is_offered_only_with_the_dashboard(busy: Snapshot) -> None:
+    without = [e.action for e in menu_model(busy)]
+    assert Action.OPEN_DASHBOARD not in without
+    entries = menu_model(busy, dashboard=True)
+    actions = [e.action for e in entries]
+    assert actions.index(Action.OPEN_DASHBOARD) == actions.index(Action.PAUSE) + 1
