@@ -97,6 +97,7 @@ class FolderStatus:
     progress: tuple[float, ...] = ()  # progress (0-100) of each running job
     transfer: str = "upload"  # "upload" (FLORA assets) or "host" (the [hosting] bucket)
     links: bool = False  # dropped .url/.webloc/.txt links run on their URL
+    paused: bool = False  # this folder alone is paused (the dashboard's "Pause folder")
 
     def count(self, state: JobState) -> int:
         return self.counts.get(state.value, 0)
@@ -200,6 +201,7 @@ class Snapshot:
                     "progress": list(f.progress),
                     "transfer": f.transfer,
                     "links": f.links,
+                    "paused": f.paused,
                 }
                 for f in self.folders
             ],

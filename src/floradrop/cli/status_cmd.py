@@ -107,6 +107,7 @@ def render(data: dict[str, Any]) -> str:
     for folder in data["folders"]:
         how = ["files hosted in [hosting]"] if folder.get("transfer") == "host" else []
         how += ["links run on their URL"] if folder.get("links") else []
+        how += ["PAUSED on its own: resume it in the dashboard"] if folder.get("paused") else []
         shown = f" ({'; '.join(how)})" if how else ""  # uploading is the default: not said
         lines.append(f"  {folder['name']}: {folder['path']} -> {folder['technique']}{shown}")
         counts = folder["counts"]
