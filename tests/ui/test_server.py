@@ -51,8 +51,8 @@ def setup(tmp_path: Path) -> Iterator[tuple[Dashboard, Journal, list[dict[str, A
         journal=journal,
         snapshot=lambda: build_snapshot(config, journal, daemon_running=True),
         control=control,
-        actions=frozenset({"pause", "resume", "retry"}),
-        folder_actions=frozenset({"pause", "resume"}),
+        actions=frozenset({"pause", "resume", "retry", "approve", "cancel"}),
+        folder_actions=frozenset({"pause", "resume", "approve", "cancel"}),
         opener=opened.append,
         thumbs_dir=tmp_path / "state" / "thumbs",
     )
@@ -223,10 +223,18 @@ def test_history_thumbnails_spend_and_actions(setup: Any) -> None:
     body = {"action": "pause", "folder": str(inbox)}
     assert request(dashboard, "POST", "/api/action", headers=post, body=body)[0] == 200
     assert calls[-1] == {"command": "pause", "folder": str(inbox)}
+    # approve / cancel name their jobs (or folder) as the control channel's "targets".
+    body = {"action": "cancel", "job": first}
+    assert request(dashboard, "POST", "/api/action", headers=post, body=body)[0] == 200
+    assert calls[-1] == {"command": "cancel", "targets": [str(first)]}
+    body = {"action": "approve", "folder": str(inbox)}
+    assert request(dashboard, "POST", "/api/action", headers=post, body=body)[0] == 200
+    assert calls[-1] == {"command": "approve", "targets": [str(inbox)]}
     for bad in (
         {"action": "format-disk"},
         {"action": "pause", "folder": "/etc"},
         {"action": "retry"},
+        {"action": "cancel"},  # cancel names what it cancels
     ):
         assert request(dashboard, "POST", "/api/action", headers=post, body=bad)[0] in (400, 404)
     status, _, body = request(
@@ -259,7 +267,8 @@ def test_now_lists_unfinished_jobs_with_their_batch(setup: Any) -> None:
     assert [j["name"] for j in folder["jobs"]] == ["two.png"]
     assert folder["jobs"][0]["why"] == "waiting for budget"
     assert folder["batch"] == {"done": 1, "total": 2}
-    assert data["actions"] == ["pause", "resume", "retry"]
+    assert data["actions"] == ["approve", "cancel", "pause", "resume", "retry"]
+    assert folder["jobs"][0]["cancellable"] and not folder["jobs"][0]["asked"]
 
 
 def test_migration_adds_the_history_indexes(tmp_path: Path) -> None:
