@@ -26,6 +26,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path, PurePath
 
 from loguru import logger
@@ -73,6 +74,7 @@ from floradrop.status import (
     RecentItem,
     Snapshot,
 )
+from floradrop.workflows import chains, schedule
 
 JOURNAL_NAME = "journal.sqlite3"
 SIDECAR_WAIT_SECONDS = 30.0  # how long a file waits for its sidecar (e.g. photo.txt) to arrive
@@ -102,6 +104,10 @@ _OUTPUT_STATES = frozenset({JobState.FETCHING, JobState.FILING})
 
 def _ignored(rel: PurePath, *, folder: FolderConfig) -> bool:
     return decide.ignore_reason(rel, folder) is not None
+
+
+def _filed(job: Job) -> Path | None:
+    return Path(job.filed_path) if job.filed_path else None
 
 
 def journal_path(config: Config) -> Path:
@@ -157,6 +163,7 @@ def build_snapshot(
     daemon_running: bool = False,
     log_file: Path | None = None,
     service_installed: bool | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> Snapshot:
     """The status snapshot, from the journal plus (when the daemon runs) its live state."""
     counts = journal.counts()
@@ -167,6 +174,8 @@ def build_snapshot(
             progress_by_folder.setdefault(job.folder, []).append(
                 live.progress.get(job.id, job.progress)
             )
+    flows = chains.flows(config.folders)
+    windows = schedule.folder_statuses(config, journal, (clock or datetime.now)())
     folders = tuple(
         FolderStatus(
             name=f.name,
@@ -180,6 +189,8 @@ def build_snapshot(
             paused=str(f.path) in journal.paused_folders,  # on its own (the dashboard)
             transfer=f.transfer,
             links=f.links,
+            flow=flows.get(f.path, ()),
+            schedule=windows.get(str(f.path)),
         )
         for f in config.folders
     )
@@ -189,7 +200,8 @@ def build_snapshot(
 
     midnight = start_of_today()
     failed_today = journal.finished_since(midnight, JobState.FAILED)
-    held = total([JobState.HELD])
+    scheduled = sum(w.held for w in windows.values())
+    held = total([JobState.HELD]) - scheduled
     spending, questions, budget_held = money.status(config, journal)
     attention = live.blocked
     if attention is None and live.offline:
@@ -244,6 +256,7 @@ def build_snapshot(
         running=total(ACTIVE_STATES),
         queued=total([JobState.WAITING]),
         held=held,
+        scheduled=scheduled,
         done_today=journal.finished_since(midnight, JobState.DONE),
         failed_today=failed_today,
         spend_today_usd=journal.spend(today()),
@@ -321,6 +334,7 @@ class Engine:
         self.cycles = 0  # scheduler iterations (lets tests wait for "a few rounds")
         self._wall_clock: Callable[[], float] = time.time  # tests jump it to fake a wake-up
         self._clocks: tuple[float, float] | None = None  # (wall, monotonic) at the last round
+        self.schedule = schedule.ScheduleGate()  # schedule windows (tests inject its clock)
 
     # -- set-up -------------------------------------------------------------------------------
 
@@ -404,6 +418,7 @@ class Engine:
                         + str(self.config.source or "the config"),
                     ) from None
                 clean_temp_files(directory)
+            clean_temp_files(chains.staging_dir(folder, self.config.folders) or folder.outputs)
 
     def _watch_specs(self) -> list[WatchSpec]:
         specs = []
@@ -576,6 +591,7 @@ class Engine:
             daemon_running=True,
             log_file=self.log_file,
             service_installed=self.service_installed,
+            clock=self.schedule.clock,
         )
         self._snapshot_cache = (now, snap)
         return snap
@@ -815,6 +831,7 @@ class Engine:
         if self._paused or self.live.offline or self.live.blocked is not None:
             return
         if count(JobState.HELD):
+            self.schedule.release(self.journal, self.config)
             money.release_holds(self.journal, self.config, self._cost_of)
         if counts.get(JobState.WAITING.value):
             incoming = self._ready.qsize() + len(self._deferred)
@@ -1044,7 +1061,8 @@ class Engine:
         folder = self.folders.get(job.folder)
         if folder is None or job.state.terminal:
             return
-        file_failed(job, folder, self.journal, failure)
+        job = file_failed(job, folder, self.journal, failure)
+        chains.carry_sidecar(folder.path / job.rel_path, _filed(job))
         self._forget(job_id)
 
     def _forget(self, job_id: int, *, keep_progress: bool = False) -> None:
@@ -1088,6 +1106,8 @@ class Engine:
             if ahead:
                 self._uploaded_ahead.add(job.id)  # its create waits for a run slot
             return
+        if self.schedule.hold_if_closed(self.journal, self.config, folder, job):
+            return  # uploaded; its run starts when the folder's window opens
         self._submitter.submit(job, inputs, technique)
         self._trial = False  # a run was created: credits are back
 
@@ -1144,6 +1164,7 @@ class Engine:
 
     def _fetch_task(self, job: Job, run: Run | None = None) -> None:
         folder, rule, _technique = self._rule(job)
+        staging = chains.staging_dir(folder, self.config.folders)
         if job.state is JobState.FETCHING:
             if run is None:
                 assert job.run_id is not None
@@ -1151,8 +1172,14 @@ class Engine:
                     job.run_id, technique=job.technique, poll_url=job.poll_url
                 )
             ctx = FetchContext(
-                self.client, self.journal, folder.outputs, rule.technique, self._stop.is_set
+                self.client,
+                self.journal,
+                folder.outputs,
+                rule.technique,
+                self._stop.is_set,
+                staging,
             )
             job = fetch_outputs(job, run, ctx)
-        file_done(job, folder, self.journal)
+        job = file_done(job, folder, self.journal, staging=staging)
+        chains.carry_sidecar(folder.path / job.rel_path, _filed(job))
         logger.bind(job=job.id).info("done: {}", job.name)

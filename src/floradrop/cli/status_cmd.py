@@ -86,6 +86,7 @@ def render(data: dict[str, Any]) -> str:
         f"  {data['running']} running, {data['queued']} queued, {held} waiting for budget, "
         f"{data['done_today']} done today, {data['failed_today']} failed today, "
         f"${data['spend_today_usd']:.2f} spent today"
+        + (f", {data['scheduled']} held by schedule" if data.get("scheduled") else "")
     )
     lines.extend(_money_lines(money, data.get("questions") or []))
     attention = data.get("attention")
@@ -104,12 +105,23 @@ def render(data: dict[str, Any]) -> str:
         lines.append(f"  ! {data['tray_warning']}")
     if not data["folders"]:
         lines.append("  no folders configured (run 'floradrop init')")
+    flows_shown: set[tuple[str, ...]] = set()
     for folder in data["folders"]:
+        flow = tuple(folder.get("flow") or ())
+        if flow and flow not in flows_shown:
+            flows_shown.add(flow)
+            lines.append("  flow: " + " → ".join(flow) + _flow_counts(data["folders"], flow))
+        step = f"step {flow.index(folder['name']) + 1} of {len(flow)}: " if flow else ""
         how = ["files hosted in [hosting]"] if folder.get("transfer") == "host" else []
         how += ["links run on their URL"] if folder.get("links") else []
         how += ["PAUSED on its own: resume it in the dashboard"] if folder.get("paused") else []
         shown = f" ({'; '.join(how)})" if how else ""  # uploading is the default: not said
-        lines.append(f"  {folder['name']}: {folder['path']} -> {folder['technique']}{shown}")
+        lines.append(f"  {step}{folder['name']}: {folder['path']} -> {folder['technique']}{shown}")
+        window = folder.get("schedule")
+        if window:
+            state = "open" if window["open"] else f"closed, runs start {window['opens']}"
+            held = f"; {window['held']} held by schedule" if window["held"] else ""
+            lines.append(f"      schedule {window['window']} ({state}){held}")
         counts = folder["counts"]
         parts = [f"{state} {counts[state]}" for state in _ORDER if counts.get(state)]
         if folder.get("progress"):
@@ -118,6 +130,19 @@ def render(data: dict[str, Any]) -> str:
     if data.get("log_file"):
         lines.append(f"  log: {data['log_file']}")
     return "\n".join(lines)
+
+
+def _flow_counts(folders: list[dict[str, Any]], flow: tuple[str, ...]) -> str:
+    """A chain's work as one: in progress anywhere in it, finished by its last step."""
+    steps = [f for f in folders if tuple(f.get("flow") or ()) == flow]
+    busy = sum(f["counts"].get(s, 0) for f in steps for s in _ORDER if s not in _FINISHED)
+    last = [f for f in steps if f["name"] == flow[-1]]
+    done = sum(f["counts"].get("done", 0) for f in last)
+    failed = sum(f["counts"].get("failed", 0) for f in steps)
+    return f" ({busy} in progress, {done} through, {failed} failed)"
+
+
+_FINISHED = frozenset({"done", "failed", "duplicate", "cancelled"})
 
 
 def _money_lines(money: dict[str, Any], questions: list[dict[str, Any]]) -> list[str]:
