@@ -187,6 +187,7 @@ def build_snapshot(
             technique=", ".join(dict.fromkeys(r.technique for r in f.effective_rules())),
             counts=dict(counts.get(str(f.path), {})),
             progress=tuple(progress_by_folder.get(str(f.path), ())),
+            paused=str(f.path) in journal.paused_folders,  # on its own (the dashboard)
             transfer=f.transfer,
             links=f.links,
             flow=flows.get(f.path, ()),
