@@ -23,7 +23,8 @@ TRAY_INSTALL_HINT = (
 )
 MENU_LESS_WARNING = (
     "menu-less tray (pystray {backend} backend): the icon shows the state, but it has no menu "
-    "and no notifications; use 'floradrop pause|resume|status' instead, or " + TRAY_INSTALL_HINT
+    "(notifications still come, over D-Bus); use 'floradrop pause|resume|status' instead, or "
+    + TRAY_INSTALL_HINT
 )
 
 
