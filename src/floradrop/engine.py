@@ -75,6 +75,7 @@ from floradrop.status import (
     Snapshot,
 )
 from floradrop.workflows import chains, schedule
+from floradrop.workflows.actions import Actions
 
 JOURNAL_NAME = "journal.sqlite3"
 SIDECAR_WAIT_SECONDS = 30.0  # how long a file waits for its sidecar (e.g. photo.txt) to arrive
@@ -186,6 +187,7 @@ def build_snapshot(
             technique=", ".join(dict.fromkeys(r.technique for r in f.effective_rules())),
             counts=dict(counts.get(str(f.path), {})),
             progress=tuple(progress_by_folder.get(str(f.path), ())),
+            paused=str(f.path) in journal.paused_folders,  # on its own (the dashboard)
             transfer=f.transfer,
             links=f.links,
             flow=flows.get(f.path, ()),
@@ -334,6 +336,7 @@ class Engine:
         self._wall_clock: Callable[[], float] = time.time  # tests jump it to fake a wake-up
         self._clocks: tuple[float, float] | None = None  # (wall, monotonic) at the last round
         self.schedule = schedule.ScheduleGate()  # schedule windows (tests inject its clock)
+        self.actions: Actions | None = None  # on_done / on_failed (made by start)
 
     # -- set-up -------------------------------------------------------------------------------
 
@@ -443,6 +446,8 @@ class Engine:
         """Start every thread. :meth:`connect` may have failed offline: the scheduler retries."""
         self._prepare_folders()
         self._recover()
+        self.actions = Actions(self.journal.path, on_problem=self._action_problem)
+        self.actions.start()
         d = self.config.daemon
         self._uploads = ThreadPoolExecutor(
             d.max_concurrent_uploads, thread_name_prefix="floradrop-upload"
@@ -497,7 +502,13 @@ class Engine:
         for pool in (self._uploads, self._fetches, self._polls):
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
+        if self.actions is not None:
+            self.actions.stop()
         logger.info("stopped; {} job(s) will resume at the next start", self._unfinished())
+
+    def _action_problem(self, message: str) -> None:
+        self.live.last_error, self.live.last_error_job = f"action: {message}", None
+        self._changed()
 
     def _unfinished(self) -> int:
         return sum(1 for _ in self.journal.jobs([s for s in JobState if not s.terminal]))
@@ -1062,6 +1073,8 @@ class Engine:
             return
         job = file_failed(job, folder, self.journal, failure)
         chains.carry_sidecar(folder.path / job.rel_path, _filed(job))
+        if self.actions is not None:
+            self.actions.finished(job, folder)
         self._forget(job_id)
 
     def _forget(self, job_id: int, *, keep_progress: bool = False) -> None:
@@ -1181,4 +1194,6 @@ class Engine:
             job = fetch_outputs(job, run, ctx)
         job = file_done(job, folder, self.journal, staging=staging)
         chains.carry_sidecar(folder.path / job.rel_path, _filed(job))
+        if self.actions is not None:
+            self.actions.finished(job, folder)
         logger.bind(job=job.id).info("done: {}", job.name)

@@ -110,6 +110,7 @@ class FolderStatus:
     progress: tuple[float, ...] = ()  # progress (0-100) of each running job
     transfer: str = "upload"  # "upload" (FLORA assets) or "host" (the [hosting] bucket)
     links: bool = False  # dropped .url/.webloc/.txt links run on their URL
+    paused: bool = False  # this folder alone is paused (the dashboard's "Pause folder")
     flow: tuple[str, ...] = ()  # a chain of folders: every step's name, first to last
     schedule: ScheduleStatus | None = None  # None: runs may start at any time
 
@@ -219,6 +220,7 @@ class Snapshot:
                     "progress": list(f.progress),
                     "transfer": f.transfer,
                     "links": f.links,
+                    "paused": f.paused,
                     "flow": list(f.flow),
                     "schedule": f.schedule.to_json() if f.schedule else None,
                 }

@@ -193,6 +193,11 @@ def test_dashboard_in_chromium(daemon: UiDaemon, browser: Any, tmp_path: Path) -
     # One folder paused on its own: Sigils' file waits while CCTV's run after Resume all.
     click(browser, '[data-folder$="sigils"] [data-folder-action="pause"]', "Pause folder")
     wait_for(lambda: by(browser, '[data-folder$="sigils"] [data-folder-action="resume"]'), 30, "it")
+
+    def sigils_paused() -> bool:  # `floradrop status` says so too
+        return any(f["paused"] for f in daemon.status()["folders"] if f["name"] == "Sigils")
+
+    wait_for(sigils_paused, 30, "status to show Sigils paused")
     drop(tmp_path / "sigils", "rune.png", png_bytes(9))
     click(browser, "#pause-all", "the Resume all button")
     wait_for(lambda: not daemon.status()["paused"], 30, "the daemon to resume")

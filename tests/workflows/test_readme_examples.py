@@ -38,3 +38,12 @@ def test_the_schedule_example(isolated_home: Path) -> None:
     assert window.is_open(datetime(2026, 12, 12, 21, 0))  # Saturday evening
     assert not window.is_open(datetime(2026, 12, 7, 23, 0))  # the folder's own, not nights
     assert config.daemon.schedule == "22:00-07:00"
+
+
+def test_the_actions_example(isolated_home: Path) -> None:
+    config = parse_config(_snippet("hooks.example.com"), source=Path("README.md"))
+    [folder] = config.folders
+    assert [a.kind for a in folder.on_done] == ["command", "webhook"]
+    assert folder.on_done[0].command == ("/usr/local/bin/publish", "--to", "web")
+    assert folder.on_done[1].secret_env == "FLORADROP_HOOK_SECRET"
+    assert [a.kind for a in folder.on_failed] == ["command"]

@@ -114,6 +114,7 @@ def render(data: dict[str, Any]) -> str:
         step = f"step {flow.index(folder['name']) + 1} of {len(flow)}: " if flow else ""
         how = ["files hosted in [hosting]"] if folder.get("transfer") == "host" else []
         how += ["links run on their URL"] if folder.get("links") else []
+        how += ["PAUSED on its own: resume it in the dashboard"] if folder.get("paused") else []
         shown = f" ({'; '.join(how)})" if how else ""  # uploading is the default: not said
         lines.append(f"  {step}{folder['name']}: {folder['path']} -> {folder['technique']}{shown}")
         window = folder.get("schedule")

@@ -55,7 +55,7 @@ def now_view(
     tmarks = ", ".join("?" for _ in terminal)
     for folder in data["folders"]:
         path = folder["path"]
-        folder["paused"] = path in paused_folders
+        folder["paused"] = folder.get("paused") or path in paused_folders
         rows = journal.select(
             "SELECT id, rel_path, state, progress, note, technique, run_cost, created_at, "
             "submitted_at, source_path, approval FROM jobs WHERE folder = ? AND "
