@@ -121,7 +121,7 @@ def _run_locked(args: argparse.Namespace, config: Config, lock: Any, log_file: P
     try:
         engine.connect()
     except NetworkError as exc:
-        logger.warning("FLORA cannot be reached ({}); starting offline, will retry", exc.message)
+        logger.warning("FLORA cannot be reached ({}); starting offline, will retry", exc.brief)
         engine.live.offline = True
     except BaseException:  # e.g. a technique that does not exist: exit 3, nothing left open
         engine.client.close()
