@@ -458,3 +458,43 @@ def test_pystray_flags_decide_what_is_offered() -> None:
     assert str(gtk) == "gtk" and gtk.warning is None
     quiet = backend_of(icon_class("darwin", HAS_MENU=True, HAS_NOTIFICATION=False))
     assert str(quiet) == "darwin: no notifications" and quiet.warning is None
+
+
+def test_question_buttons_on_the_desktop_notification_approve_and_cancel(
+    busy: Snapshot, tmp_path: Path
+) -> None:
+    """The buttons reach the desktop notifier with callbacks that do what the menu does (the
+    D-Bus round trip itself is in test_desktop_buttons.py)."""
+    from floradrop.tray.desktop import DesktopNotifications
+    from floradrop.tray.menu import Action, MenuEntry
+    from floradrop.tray.notify import Notification
+
+    class Desktop(DesktopNotifications):
+        def __init__(self) -> None:
+            super().__init__()
+            self.sent: list[tuple[str, list[tuple[str, Any]]]] = []
+
+        def send(self, title: str, message: str, buttons: Any = ()) -> bool:
+            self.sent.append((title, list(buttons)))
+            return True
+
+    desktop = Desktop()
+    actions = Actions(busy)
+    app = TrayApp(actions.current, actions, desktop=desktop, config_file=None, log_file=None)
+    where = tmp_path / "CCTV_Cam" / "inbox"
+    app._notify(
+        Notification(
+            "Start 480 files in CCTV Cam for $24.00?",
+            "Nothing is spent until you answer.",
+            (
+                MenuEntry("Start", Action.APPROVE, path=where),
+                MenuEntry("Cancel", Action.CANCEL_HELD, path=where),
+            ),
+        )
+    )
+    ((title, buttons),) = desktop.sent
+    assert title.endswith("?")
+    assert [label for label, _ in buttons] == ["Start", "Cancel"]
+    for _, press in buttons:
+        press()
+    assert actions.calls == [("approve", str(where)), ("cancel", str(where))]

@@ -282,5 +282,12 @@ def test_a_big_drop_question_is_asked_once_with_the_question_as_title(root: Path
     assert note.title == "Start 480 files in CCTV Cam for $24.00?"
     assert "Nothing is spent until you answer" in note.message
     assert "floradrop approve" in note.message
+    from floradrop.tray.menu import Action, MenuEntry
+
+    where = Path(question.folder)  # the buttons do what the menu's Start / Cancel do
+    assert note.buttons == (
+        MenuEntry("Start", Action.APPROVE, path=where),
+        MenuEntry("Cancel", Action.CANCEL_HELD, path=where),
+    )
     feed.idle_until(600, asking)  # still open: not asked again
     assert len(feed.shown) == 1

@@ -10,6 +10,7 @@ which are pure and tested headless.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import signal
 import threading
 import time
@@ -362,8 +363,11 @@ class TrayApp:
         logger.info("notification: {}: {}", notification.title, notification.message)
         if not self.notifications:
             return
+        buttons = [
+            (entry.label, functools.partial(self._choose, entry)) for entry in notification.buttons
+        ]
         if self._desktop is not None and self._desktop.send(
-            notification.title, notification.message
+            notification.title, notification.message, buttons
         ):
             return  # Linux: over D-Bus, whatever pystray's backend can do
         icon = self._icon

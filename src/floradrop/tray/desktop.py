@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +45,17 @@ class DesktopNotifications:
             return None
         return cls()
 
-    def send(self, title: str, message: str) -> bool:
-        """Show one notification; True once the notification server took it."""
+    def send(
+        self,
+        title: str,
+        message: str,
+        buttons: Sequence[tuple[str, Callable[[], None]]] = (),
+    ) -> bool:
+        """Show one notification; True once the notification server took it.
+
+        ``buttons`` are (label, callback) pairs, sent as the notification's actions; a callback
+        runs on this module's event-loop thread when the user presses its button.
+        """
         with self._lock:
             if self._notifier is None and self.broken is None:
                 self.broken = session_bus_problem(os.environ)
@@ -54,14 +63,20 @@ class DesktopNotifications:
                 return False
             dispatched = threading.Event()
             try:
-                if self._notifier is None:
-                    from desktop_notifier import DesktopNotifierSync
+                from desktop_notifier import Button, DesktopNotifierSync
 
+                if self._notifier is None:
                     self._notifier = DesktopNotifierSync(app_name=self.app_name, app_icon=None)
-                self._notifier.send(title=title, message=message, on_dispatched=dispatched.set)
+                    self._start_loop()
+                self._notifier.send(
+                    title=title,
+                    message=message,
+                    buttons=[Button(title=label, on_pressed=call) for label, call in buttons],
+                    on_dispatched=dispatched.set,
+                )
             except Exception as exc:  # a notification is never worth a crash
                 self.broken = f"{type(exc).__name__}: {exc}"
-            if not dispatched.is_set() and self.broken is None:
+            if self.broken is None and not dispatched.wait(10):
                 self.broken = "no notification server answered on the D-Bus session bus"
             if self.broken is not None:
                 logger.info("desktop notifications over D-Bus are off: {}", self.broken)
@@ -69,10 +84,22 @@ class DesktopNotifications:
                 return False
             return True
 
+    def _start_loop(self) -> None:
+        """Run DesktopNotifierSync's own event loop on a daemon thread.
+
+        Without a running loop nothing reads the server's ActionInvoked signals, so buttons
+        would do nothing (desktop-notifier's documented limit of its sync API).
+        """
+        loop = self._notifier._loop
+        threading.Thread(target=loop.run_forever, name="floradrop-dbus-notify", daemon=True).start()
+
     def _close(self) -> None:
         loop = getattr(self._notifier, "_loop", None)  # DesktopNotifierSync's own event loop
-        if loop is not None and not loop.is_running():
-            loop.close()
+        if loop is not None:
+            if loop.is_running():
+                loop.call_soon_threadsafe(loop.stop)
+            else:
+                loop.close()
         self._notifier = None
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from floradrop.status import AttentionKind, JobState, RecentItem, Snapshot
+from floradrop.tray.menu import Action, MenuEntry
 
 IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".avif"}
@@ -41,6 +42,9 @@ _NOTIFIED_ATTENTION = {
 class Notification:
     title: str
     message: str
+    # Buttons on the notification where the desktop can show them (D-Bus on Linux): what the
+    # menu entry with the same action does. The menu keeps these entries either way.
+    buttons: tuple[MenuEntry, ...] = ()
 
 
 def _plural(count: int, noun: str) -> str:
@@ -233,10 +237,18 @@ class Notifier:
         self._attention_shown[active] = now
         if kind is AttentionKind.CONFIRM and snapshot.questions:
             # The question itself is the title: "Start 480 files in CCTV Cam for $24.00?"
+            buttons: tuple[MenuEntry, ...] = ()
+            if len(snapshot.questions) == 1:  # with two, "Start" would not say which
+                where = Path(snapshot.questions[0].folder)
+                buttons = (
+                    MenuEntry("Start", Action.APPROVE, path=where),
+                    MenuEntry("Cancel", Action.CANCEL_HELD, path=where),
+                )
             return Notification(
                 " ".join(q.text for q in snapshot.questions),
                 "Nothing is spent until you answer: Start or Cancel in the floradrop menu, "
                 "or 'floradrop approve' / 'floradrop cancel'.",
+                buttons,
             )
         if attention is not None and attention.kind == kind:
             text = attention.message
