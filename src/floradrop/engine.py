@@ -952,9 +952,7 @@ class Engine:
             self._back_off(job_id, 0.0, exc.message, quiet=True)
         except NetworkError as exc:
             if not self.live.offline:
-                logger.warning(
-                    "FLORA cannot be reached ({}); pausing work until it can", exc.message
-                )
+                logger.warning("FLORA cannot be reached ({}); pausing work until it can", exc.brief)
                 self.live.offline = True
                 self._next_probe = time.monotonic() + self._probe_delay
                 self._changed()
@@ -1018,7 +1016,9 @@ class Engine:
             self.journal.transition(job_id, JobState.UPLOADING, JobState.WAITING)
         self.live.last_error, self.live.last_error_job = message, job_id
         if not quiet:
-            logger.bind(job=job_id).warning("{}; trying again in {:.0f} s", message, delay)
+            logger.bind(job=job_id).warning(
+                "{}; trying again in {:.0f} s", message.rstrip("."), delay
+            )
 
     def _disk_trouble(self, job: Job, exc: OSError) -> None:
         """An output or its sidecar could not be written: try again later, never fail the job.
@@ -1139,7 +1139,7 @@ class Engine:
             self._block(exc)
         elif isinstance(exc, NetworkError):
             if not self.live.offline:
-                logger.warning("FLORA cannot be reached while polling ({})", exc.message)
+                logger.warning("FLORA cannot be reached while polling ({})", exc.brief)
             self.live.offline = True
         else:  # (a traceback only for what is not one of ours: a bug)
             trace = None if isinstance(exc, FloradropError) else exc

@@ -25,7 +25,7 @@ from floradrop.journal import SCHEMA_VERSION, Journal
 from floradrop.status import JobState
 from floradrop.ui import Dashboard, access
 from floradrop.ui.api import Context
-from tests.engine.harness import png_bytes
+from tests.engine.harness import png_bytes, wait_for
 
 
 @pytest.fixture
@@ -307,3 +307,22 @@ def test_stop_is_prompt_and_frees_the_port(setup: Any) -> None:
     assert time.monotonic() - started < 5
     with pytest.raises(OSError):
         http.client.HTTPConnection("127.0.0.1", port, timeout=2).request("GET", "/")
+
+
+def test_the_token_never_reaches_the_log(setup: Any) -> None:
+    import socket
+
+    from loguru import logger
+
+    dashboard, *_ = setup
+    lines: list[str] = []
+    sink = logger.add(lines.append, level="TRACE", format="{message}")
+    try:
+        login(dashboard)
+        with socket.create_connection(("127.0.0.1", dashboard.port), timeout=10) as raw:
+            raw.sendall(f"BOGUS /login?token={dashboard.secret} HTTP/1.1 extra\r\n\r\n".encode())
+            assert b"400" in raw.recv(4096)  # refused (the answer goes only to the sender)
+        wait_for(lambda: len(lines) >= 2, 10, "both requests logged")
+    finally:
+        logger.remove(sink)
+    assert not any(dashboard.secret in line for line in lines), lines
