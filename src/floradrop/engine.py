@@ -1050,11 +1050,11 @@ class Engine:
         """A job that moved on loses its retry state and last error (a daemon runs for weeks)."""
         self._attempts.pop(job_id, None)
         self._not_before.pop(job_id, None)
-        self._uploaded_ahead.discard(job_id)
         if self.live.last_error_job == job_id:
             self.live.last_error = self.live.last_error_job = None
-        if not keep_progress:
+        if not keep_progress:  # (a job that is finished, not one that moved on)
             self.live.progress.pop(job_id, None)
+            self._uploaded_ahead.discard(job_id)
 
     def _rule(self, job: Job) -> tuple[FolderConfig, Rule, Technique]:
         folder = self.folders[job.folder]
