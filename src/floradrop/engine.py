@@ -5,7 +5,7 @@ Threads (all named, stopped and joined in order by :meth:`Engine.stop`):
 * the intake (``pipeline.watch`` / ``pipeline.settle``) reports settled files;
 * ``floradrop-admit`` turns each into a journaled job (``pipeline.admit``);
 * ``floradrop-scheduler`` decides what runs next: it admits waiting jobs within the upload and
-  run limits and the budgets, starts poll cycles, and probes the API while offline or blocked;
+  run limits and budgets, starts the polls that are due, and probes the API offline or blocked;
 * ``floradrop-upload-*`` workers upload and submit, ``floradrop-fetch-*`` workers fetch and file
   away, ``floradrop-poll`` polls.
 
