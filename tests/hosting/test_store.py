@@ -154,3 +154,73 @@ def test_clean_up_removes_objects_unused_for_the_set_days(s3: S3, tmp_path: Path
     store._next_cleanup = 0.0
     store.maybe_cleanup()
     assert s3.keys() == []
+
+
+def test_a_signature_echoed_in_a_run_error_is_not_journaled_or_reported() -> None:
+    from floradrop.pipeline.fileaway import Failure
+
+    url = "https://s3.example.com/b/k.png?X-Amz-Date=1&X-Amz-Signature=0123456789abcdef"
+    failure = Failure(f"the run failed: cannot fetch {url}", "x", "input_unreachable", url)
+    assert "0123456789abcdef" not in failure.message + (failure.flora_message or "")
+    assert "X-Amz-Signature=[REDACTED]" in failure.message
+
+
+def test_credentials_from_the_os_keyring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import keyring
+    from keyring.backend import KeyringBackend
+
+    from floradrop.hosting.credentials import KEYRING_SERVICE, resolve_credentials
+
+    class Memory(KeyringBackend):
+        priority = 1  # type: ignore[assignment]
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.stored: dict[tuple[str, str], str] = {}
+
+        def get_password(self, service: str, username: str) -> str | None:
+            return self.stored.get((service, username))
+
+        def set_password(self, service: str, username: str, password: str) -> None:
+            self.stored[(service, username)] = password
+
+        def delete_password(self, service: str, username: str) -> None:
+            self.stored.pop((service, username), None)
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    previous = keyring.get_keyring()
+    keyring.set_keyring(Memory())
+    try:
+        hosting = HostingSettings(endpoint="https://s3.example.com", bucket="studio")
+        keyring.set_password(KEYRING_SERVICE, "https://s3.example.com access_key_id", "AKIAK")
+        keyring.set_password(
+            KEYRING_SERVICE, "https://s3.example.com secret_access_key", "kr-secret-123456"
+        )
+        found = resolve_credentials(hosting)
+        assert (found.access_key, found.secret_key, found.source) == (
+            "AKIAK",
+            "kr-secret-123456",
+            "the OS keyring",
+        )
+        assert redact("key kr-secret-123456 here") == "key [REDACTED] here"
+    finally:
+        keyring.set_keyring(previous)
+
+
+def test_an_upload_left_unfinished_for_a_week_is_aborted(s3: S3, tmp_path: Path) -> None:
+    store = open_store(settings(s3), tmp_path / "state")
+    path = big_file(tmp_path / "gone.mp4", MULTIPART_THRESHOLD + 1)
+
+    def stop(done: int, total: int) -> None:
+        raise Interrupted("stopping")
+
+    with pytest.raises(Interrupted):
+        store.ensure(path, digest(path), content_type="video/mp4", on_progress=stop)
+    assert len(s3.uploads_in_progress()) == 1
+    with store.ledger._lock:  # started eight days ago
+        store.ledger._conn.execute("UPDATE uploads SET started_at = started_at - 691200")
+    store._next_cleanup = 0.0
+    store.maybe_cleanup()
+    assert s3.uploads_in_progress() == [] and s3.keys() == []

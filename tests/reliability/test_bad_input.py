@@ -331,7 +331,7 @@ def test_a_failure_report_fits_next_to_a_name_at_the_length_limit(
         assert report.parent == tmp_path / "in-failed"
         assert report.name.endswith(".error.txt") and len(report.name.encode()) <= NAME_MAX
         text = report.read_text(encoding="utf-8")
-        retry = text.split("To try again: ", 1)[1].split("  (starts a new run")[0]
+        retry = text.split("To try again: ", 1)[1].split("  (", 1)[0]
         command = shlex.split(retry)  # quoted: a name with a newline stays one argument
         assert command == ["floradrop", "retry", str(tmp_path / "in-failed" / job.name)]
         assert (tmp_path / "in-failed" / job.name).exists()
@@ -628,7 +628,7 @@ CONFIG_CASES = {
     ),
     "a technique that does not exist": (
         lambda t: folder_toml(t, "in", "cctv-camm"),
-        ["technique: technique 'cctv-camm' does not exist", "fix: `floradrop techniques`"],
+        ["technique: technique 'cctv-camm' does not exist", "fix: `floradrop techniques list`"],
     ),
     "an input binding that does not fit": (
         lambda t: folder_toml(t, "in", "cctv-cam", 'inputs = { input_image = "literal:hi" }'),

@@ -218,3 +218,11 @@ def test_acknowledge_is_offered_for_past_failures_and_errors_only(
     assert bool(entries) is offered
     if offered:
         assert entries[0].action is Action.ACKNOWLEDGE and entries[0].enabled
+
+
+def test_open_dashboard_is_offered_only_with_the_dashboard(busy: Snapshot) -> None:
+    without = [e.action for e in menu_model(busy)]
+    assert Action.OPEN_DASHBOARD not in without
+    entries = menu_model(busy, dashboard=True)
+    actions = [e.action for e in entries]
+    assert actions.index(Action.OPEN_DASHBOARD) == actions.index(Action.PAUSE) + 1

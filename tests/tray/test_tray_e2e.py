@@ -117,7 +117,8 @@ def test_floradrop_run_shows_and_obeys_its_tray_icon(tmp_path: Path, artifacts: 
             menu = x.open_menu(icon).rect
             x.screenshot(artifacts / "menu.png")
             before = x.popups()
-            x.keys("Down", "Down", "Down", "Right")  # Pause, CCTV Cam, Recent results: open it
+            # Pause, Open dashboard, CCTV Cam, Recent results: open it
+            x.keys("Down", "Down", "Down", "Down", "Right")
             recent = wait_for("the recent results", lambda: x.new_popup(before, min_height=20)).rect
             shot = x.screenshot(artifacts / "menu-recent.png")
             x.keys("Return")  # the first result: opened with the desktop's opener

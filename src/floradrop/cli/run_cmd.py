@@ -119,7 +119,7 @@ def _run_locked(args: argparse.Namespace, config: Config, lock: Any, log_file: P
     try:
         engine.connect()
     except NetworkError as exc:
-        logger.warning("FLORA cannot be reached ({}); starting offline, will retry", exc.message)
+        logger.warning("FLORA cannot be reached ({}); starting offline, will retry", exc.brief)
         engine.live.offline = True
     except BaseException:  # e.g. a technique that does not exist: exit 3, nothing left open
         engine.client.close()
@@ -168,8 +168,9 @@ def _run_locked(args: argparse.Namespace, config: Config, lock: Any, log_file: P
     address = server.start()
     tray_label = "headless" if tray is None else f"tray ({tray.backend})"
     _install_signal_handlers(stop, tray)
+    # [ui]: the local web dashboard (like the tray, not for a one-shot --once)
+    dashboard = None if args.once else start_dashboard(config, engine, handle)
     lock.publish(new_info(config.source, address, tray_label))  # "up": status and pause work
-    dashboard = start_dashboard(config, engine, handle)  # [ui]: the local web dashboard
 
     started = time.time()
     engine.start()

@@ -65,8 +65,8 @@ class Hosting:
 
     def sign_inputs(self, inputs: list[RunInput]) -> list[RunInput]:
         """The inputs with every hosted link signed (others unchanged)."""
-        if not any(_looks_hosted(i.value) for i in inputs):
-            return inputs
+        if self._settings() is None or not any(_looks_hosted(i.value) for i in inputs):
+            return inputs  # nothing of ours (without [hosting], a link is passed on as is)
         store = self.store()
         return [
             RunInput(i.id, i.type, store.sign(i.value)) if store.is_link(i.value) else i

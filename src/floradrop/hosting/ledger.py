@@ -68,6 +68,14 @@ class Ledger:
         with self._lock:
             self._conn.execute("DELETE FROM uploads WHERE bucket = ? AND key = ?", (bucket, key))
 
+    def uploads_started_before(self, bucket: str, before: float) -> list[tuple[str, str]]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT key, upload_id FROM uploads WHERE bucket = ? AND started_at < ?",
+                (bucket, before),
+            ).fetchall()
+        return [(str(r[0]), str(r[1])) for r in rows]
+
     def used(self, bucket: str, key: str, size: int) -> None:
         """Record that a link to ``key`` was just handed out (the object exists)."""
         now = time.time()

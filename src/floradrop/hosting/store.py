@@ -22,6 +22,7 @@ client's own low-level methods (``_create_multipart_upload`` and friends), pinne
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import threading
 import time
@@ -46,6 +47,7 @@ PART_SIZE: Final = 8 * 1024 * 1024  # S3's minimum is 5 MiB (all parts but the l
 _SECRET_PARAMS: Final = frozenset({"X-Amz-Credential", "X-Amz-Security-Token", "X-Amz-Signature"})
 _DATE_FORMAT: Final = "%Y%m%dT%H%M%SZ"
 CLEANUP_EVERY_SECONDS: Final = 6 * 3600.0
+STALE_UPLOAD_DAYS: Final = 7.0
 
 Progress = Callable[[int, int], None]
 
@@ -360,13 +362,26 @@ class Store:
     # -- housekeeping and checks ------------------------------------------------------------
 
     def maybe_cleanup(self) -> None:
-        """Delete objects unused for ``cleanup_days`` (at most every few hours)."""
-        days = self.settings.cleanup_days
+        """At most every few hours: abort multipart uploads left unfinished for
+        :data:`STALE_UPLOAD_DAYS` (their file went away before they could resume; the bucket
+        would keep and bill their parts), and delete objects unused for ``cleanup_days``."""
         now = time.monotonic()
-        if days is None or now < self._next_cleanup:
+        if now < self._next_cleanup:
             return
         self._next_cleanup = now + CLEANUP_EVERY_SECONDS
         bucket = self.settings.bucket
+        try:
+            stale = time.time() - STALE_UPLOAD_DAYS * 86400
+            for key, upload_id in self.ledger.uploads_started_before(bucket, stale):
+                with contextlib.suppress(Exception):  # already gone: nothing to abort
+                    self._client._abort_multipart_upload(bucket, key, upload_id)
+                self.ledger.end_upload(bucket, key)
+                logger.info("aborted the unfinished upload of {}", key)
+        except Exception as exc:
+            logger.warning("could not abort unfinished uploads: {}", _describe(exc))
+        days = self.settings.cleanup_days
+        if days is None:
+            return
         try:
             for key in self.ledger.unused_since(bucket, time.time() - days * 86400):
                 self._client.remove_object(bucket, key)

@@ -16,6 +16,10 @@ fetch      ``pipeline.fetch``           outputs written atomically, with provena
 file away  ``pipeline.fileaway``        the original to done/ or failed/ (+ report)
 =========  ===========================  ================================================
 
+In the upload stage, a folder with ``transfer = "host"`` puts media in the user's own bucket
+instead (``floradrop.hosting``), and a dropped link in a ``links = true`` folder is checked
+and passed on as it is (``pipeline.links``).
+
 ``floradrop.engine`` runs the stages on named threads and owns the error policy; every stage
 moves a job between durable states of ``floradrop.journal``.
 """

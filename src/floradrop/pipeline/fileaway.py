@@ -19,6 +19,7 @@ from loguru import logger
 from floradrop.config import FolderConfig
 from floradrop.files import MAX_NAME_BYTES, move_no_clobber, truncate_name
 from floradrop.journal import Job, Journal
+from floradrop.logs import redact
 from floradrop.pipeline.reports import (
     ORIGINAL,
     charge_note,
@@ -39,6 +40,13 @@ class Failure:
     hint: str = ""
     code: str | None = None  # FLORA's error code (API or run error)
     flora_message: str | None = None
+
+    def __post_init__(self) -> None:
+        # FLORA may echo an input URL back in a run's error: a presigned link's signature
+        # (or any registered secret) never reaches the journal or the report.
+        object.__setattr__(self, "message", redact(self.message))
+        if self.flora_message is not None:
+            object.__setattr__(self, "flora_message", redact(self.flora_message))
 
 
 def _still_ours(job: Job) -> bool:
@@ -67,13 +75,15 @@ def _move_original(job: Job, directory: Path, journal: Journal, state: JobState)
     return journal.transition(job.id, state, filed_path=str(filed), source_path=str(filed))
 
 
-def file_done(job: Job, folder: FolderConfig, journal: Journal) -> Job:
-    """FETCHING -> FILING -> DONE."""
+def file_done(
+    job: Job, folder: FolderConfig, journal: Journal, *, staging: Path | None = None
+) -> Job:
+    """FETCHING -> FILING -> DONE (``staging``: see :func:`point_sidecars_at`)."""
     job = journal.transition(job.id, [JobState.FETCHING, JobState.FILING], JobState.FILING)
     if folder.after == "move" and job.filed_path is None:
         job = _move_original(job, folder.done, journal, JobState.FILING)
     if job.filed_path:
-        point_sidecars_at(job, job.filed_path)
+        point_sidecars_at(job, job.filed_path, staging=staging)
     return journal.transition(job.id, JobState.FILING, JobState.DONE)
 
 
