@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         import shtab
 
-        print(shtab.complete(parser, shell=args.shell), end="")
+        print(shtab.complete(parser, args.shell), end="")
     return 0
 
 

@@ -55,6 +55,12 @@ class TrayActions(Protocol):
     def open_dashboard(self) -> None:
         """Open the local dashboard in the browser (offered when ``dashboard=True``)."""
 
+    def approve(self, folder: str) -> None:
+        """Start the big drop held for a go-ahead in ``folder``."""
+
+    def cancel(self, folder: str) -> None:
+        """Cancel the big drop held in ``folder`` (to its failed folder, nothing charged)."""
+
 
 def build_menu(
     pystray: Any, entries: tuple[MenuEntry, ...], on_choose: Callable[[MenuEntry], None]
@@ -317,6 +323,10 @@ class TrayApp:
                     self._actions.acknowledge()
                 case Action.OPEN_DASHBOARD:
                     self._actions.open_dashboard()
+                case Action.APPROVE if entry.path is not None:
+                    self._actions.approve(str(entry.path))
+                case Action.CANCEL_HELD if entry.path is not None:
+                    self._actions.cancel(str(entry.path))
                 case Action.OPEN if entry.path is not None:
                     open_path(entry.path)
                 case Action.START_AT_LOGIN:
@@ -353,7 +363,7 @@ class TrayApp:
         if not self.notifications:
             return
         if self._desktop is not None and self._desktop.send(
-            notification.title, notification.message
+            notification.title, notification.message, open_path=notification.open_path
         ):
             return  # Linux: over D-Bus, whatever pystray's backend can do
         icon = self._icon

@@ -28,6 +28,8 @@ class Action(enum.StrEnum):
     ACKNOWLEDGE = "acknowledge"  # past failures and the last error need no more attention
     START_AT_LOGIN = "start_at_login"  # toggles: enable when unchecked, disable when checked
     QUIT = "quit"
+    APPROVE = "approve"  # start the big drop held in ``MenuEntry.path`` (its folder)
+    CANCEL_HELD = "cancel_held"  # cancel it
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ _ATTENTION_TITLES = {
     AttentionKind.OFFLINE: "No connection",
     AttentionKind.CONFIG: "Configuration problem",
     AttentionKind.DISK: "Cannot write outputs",
+    AttentionKind.CONFIRM: "Big drop",
 }
 
 
@@ -81,8 +84,11 @@ def status_lines(snapshot: Snapshot) -> tuple[str, ...]:
         activity = f"{snapshot.running} running, {snapshot.queued} queued"
     else:
         activity = "Idle: watching for new files"
-    if snapshot.held:
-        activity += f", {snapshot.held} waiting for budget"
+    asked = sum(q.files for q in snapshot.questions)
+    if asked:
+        activity += f", {asked} to approve"
+    if snapshot.held - asked > 0:
+        activity += f", {snapshot.held - asked} waiting for budget"
     if snapshot.scheduled:
         windows = [f.schedule for f in snapshot.folders if f.schedule and f.schedule.held]
         opens = sorted({w.opens for w in windows})
@@ -204,6 +210,15 @@ def menu_model(
 
     entries: list[MenuEntry] = [_info(line) for line in status_lines(snapshot)]
     entries.append(SEPARATOR)
+    for question in snapshot.questions:  # the big-drop question: Start / Cancel
+        where = Path(question.folder)
+        label = question.text.rstrip("?")
+        entries.append(MenuEntry(shorten(label), Action.APPROVE, path=where))
+        entries.append(
+            MenuEntry(shorten(f"Cancel them ({question.name})"), Action.CANCEL_HELD, path=where)
+        )
+    if snapshot.questions:
+        entries.append(SEPARATOR)
     entries.append(
         MenuEntry(
             "Pause",
