@@ -14,6 +14,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
+# Every dependency pinned (scripts/lock.py writes it): installs use it as constraints, so CI,
+# developers and builds get the same versions. A dependency added to pyproject.toml but not yet
+# locked still installs (unpinned) until the lock is regenerated.
+LOCK = ROOT / "requirements" / "lock.txt"
+
+
+def lock_args() -> list[str]:
+    """pip's arguments for installing with the lock's versions (none without a lock)."""
+    return ["--constraint", str(LOCK)] if LOCK.is_file() else []
+
+
+def lock_bytes() -> bytes:
+    return LOCK.read_bytes() if LOCK.is_file() else b""
 
 
 def venv_python() -> Path:
@@ -37,7 +50,8 @@ def ensure_venv(extras: list[str]) -> Path:
         print(f"Creating {VENV} ...", flush=True)
         venv.EnvBuilder(with_pip=True, clear=VENV.exists()).create(VENV)
     spec = "." + (f"[{','.join(sorted(extras))}]" if extras else "")
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + spec.encode()).hexdigest()
+    pyproject = (ROOT / "pyproject.toml").read_bytes()
+    digest = hashlib.sha256(pyproject + lock_bytes() + spec.encode()).hexdigest()
     stamp = VENV / ".floradrop-installed"
     if not stamp.exists() or stamp.read_text() != digest:
         print(f"Installing floradrop{spec[1:]} into {VENV} ...", flush=True)
@@ -63,6 +77,7 @@ def ensure_venv(extras: list[str]) -> Path:
                 "install",
                 *quiet,
                 "--disable-pip-version-check",
+                *lock_args(),
                 "-e",
                 spec,
             ],

@@ -192,16 +192,29 @@ def case_latency(root: Path, quick: bool) -> dict[str, Any]:
     n = 10 if quick else 40
     results: dict[str, Any] = {}
     with Emulator(seed=1) as emu:
-        engine, _ = make_engine(root, emu.base_url, emu.api_key, folder(root, "in", "cctv-cam"))
+        folders = folder(root, "in", "cctv-cam") + folder(root, "prompts", "icon-pack")
+        engine, _ = make_engine(root, emu.base_url, emu.api_key, folders)
         engine.start()
         try:
-            for mode in ("written in place", "moved in", "moved in, written earlier"):
+            modes = (
+                "written in place",
+                "moved in",
+                "moved in, written earlier",
+                "prompt .txt written in place",
+            )
+            for mode in modes:
                 samples = []
-                for i in range(n):
+                # A prompt proves nothing by its bytes: it waits settle_seconds after its close.
+                count = max(5, n // 4) if mode.startswith("prompt") else n
+                for i in range(count):
                     before = emu.stats.runs_created
                     name = f"{len(results)}-{i}.png"
                     data = png_bytes(i + 1000 * len(results))
-                    if mode == "written in place":
+                    if mode.startswith("prompt"):
+                        with (root / "prompts" / f"{len(results)}-{i}.txt").open("w") as handle:
+                            handle.write(f"a lighthouse number {i} in the fog")
+                        closed = time.time()
+                    elif mode == "written in place":
                         with (root / "in" / name).open("wb") as handle:
                             handle.write(data)
                         closed = time.time()
@@ -226,7 +239,7 @@ def case_latency(root: Path, quick: bool) -> dict[str, Any]:
                 results[mode] = {
                     "p50_ms": round(statistics.median(samples) * 1000, 1),
                     "p95_ms": round(samples[int(len(samples) * 0.95) - 1] * 1000, 1),
-                    "n": n,
+                    "n": count,
                 }
         finally:
             engine.stop()

@@ -35,6 +35,7 @@ WORK = ROOT / "build" / "pyinstaller"
 DIST = ROOT / "dist"
 BUNDLE = DIST / "floradrop"
 SPEC = ROOT / "packaging" / "floradrop.spec"
+LOCK = ROOT / "requirements" / "lock.txt"  # pinned versions (scripts/lock.py)
 SMOKE_TIMEOUT = 300
 
 
@@ -60,15 +61,19 @@ def ensure_build_venv(*, tray: bool) -> Path:
         print(f"Creating {build_venv} ...", flush=True)
         venv.EnvBuilder(with_pip=True, clear=build_venv.exists()).create(build_venv)
     spec = f".[{','.join(extras)}]"
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + spec.encode()).hexdigest()
+    lock = LOCK.read_bytes() if LOCK.is_file() else b""
+    pyproject = (ROOT / "pyproject.toml").read_bytes()
+    digest = hashlib.sha256(pyproject + lock + spec.encode()).hexdigest()
     stamp = build_venv / ".floradrop-installed"
     if stamp.exists() and stamp.read_text() == digest:
         return build_venv
     print(f"Installing floradrop{spec[1:]} into {build_venv} ...", flush=True)
     pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run([*pip, "--upgrade", "pip"], check=True)
-    # Editable: the build always bundles this checkout's current source.
-    subprocess.run([*pip, "-e", spec], cwd=ROOT, check=True)
+    # Editable: the build always bundles this checkout's current source; every dependency at
+    # the version requirements/lock.txt pins (a reproducible bundle).
+    constraints = ["--constraint", str(LOCK)] if LOCK.is_file() else []
+    subprocess.run([*pip, *constraints, "-e", spec], cwd=ROOT, check=True)
     stamp.write_text(digest)
     return build_venv
 

@@ -45,6 +45,9 @@ def isolated_home(
     for name in list(os.environ):
         if name in _ISOLATED_VARS or name.startswith("FLORADROP_"):
             monkeypatch.delenv(name, raising=False)
+    # Daemons started by tests serve their dashboard on a free port, never on the default one
+    # (tests run side by side, and a real floradrop may be using it).
+    monkeypatch.setenv("FLORADROP_UI__PORT", "0")
     return home
 
 

@@ -26,6 +26,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path, PurePath
 
 from loguru import logger
@@ -73,6 +74,8 @@ from floradrop.status import (
     RecentItem,
     Snapshot,
 )
+from floradrop.workflows import chains, schedule
+from floradrop.workflows.actions import Actions
 
 JOURNAL_NAME = "journal.sqlite3"
 SIDECAR_WAIT_SECONDS = 30.0  # how long a file waits for its sidecar (e.g. photo.txt) to arrive
@@ -102,6 +105,10 @@ _OUTPUT_STATES = frozenset({JobState.FETCHING, JobState.FILING})
 
 def _ignored(rel: PurePath, *, folder: FolderConfig) -> bool:
     return decide.ignore_reason(rel, folder) is not None
+
+
+def _filed(job: Job) -> Path | None:
+    return Path(job.filed_path) if job.filed_path else None
 
 
 def journal_path(config: Config) -> Path:
@@ -157,6 +164,7 @@ def build_snapshot(
     daemon_running: bool = False,
     log_file: Path | None = None,
     service_installed: bool | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> Snapshot:
     """The status snapshot, from the journal plus (when the daemon runs) its live state."""
     counts = journal.counts()
@@ -167,6 +175,8 @@ def build_snapshot(
             progress_by_folder.setdefault(job.folder, []).append(
                 live.progress.get(job.id, job.progress)
             )
+    flows = chains.flows(config.folders)
+    windows = schedule.folder_statuses(config, journal, (clock or datetime.now)())
     folders = tuple(
         FolderStatus(
             name=f.name,
@@ -177,8 +187,11 @@ def build_snapshot(
             technique=", ".join(dict.fromkeys(r.technique for r in f.effective_rules())),
             counts=dict(counts.get(str(f.path), {})),
             progress=tuple(progress_by_folder.get(str(f.path), ())),
+            paused=str(f.path) in journal.paused_folders,  # on its own (the dashboard)
             transfer=f.transfer,
             links=f.links,
+            flow=flows.get(f.path, ()),
+            schedule=windows.get(str(f.path)),
         )
         for f in config.folders
     )
@@ -188,7 +201,8 @@ def build_snapshot(
 
     midnight = start_of_today()
     failed_today = journal.finished_since(midnight, JobState.FAILED)
-    held = total([JobState.HELD])
+    scheduled = sum(w.held for w in windows.values())
+    held = total([JobState.HELD]) - scheduled
     spending, questions, budget_held = money.status(config, journal)
     attention = live.blocked
     if attention is None and live.offline:
@@ -243,6 +257,7 @@ def build_snapshot(
         running=total(ACTIVE_STATES),
         queued=total([JobState.WAITING]),
         held=held,
+        scheduled=scheduled,
         done_today=journal.finished_since(midnight, JobState.DONE),
         failed_today=failed_today,
         spend_today_usd=journal.spend(today()),
@@ -320,6 +335,8 @@ class Engine:
         self.cycles = 0  # scheduler iterations (lets tests wait for "a few rounds")
         self._wall_clock: Callable[[], float] = time.time  # tests jump it to fake a wake-up
         self._clocks: tuple[float, float] | None = None  # (wall, monotonic) at the last round
+        self.schedule = schedule.ScheduleGate()  # schedule windows (tests inject its clock)
+        self.actions: Actions | None = None  # on_done / on_failed (made by start)
 
     # -- set-up -------------------------------------------------------------------------------
 
@@ -403,6 +420,7 @@ class Engine:
                         + str(self.config.source or "the config"),
                     ) from None
                 clean_temp_files(directory)
+            clean_temp_files(chains.staging_dir(folder, self.config.folders) or folder.outputs)
 
     def _watch_specs(self) -> list[WatchSpec]:
         specs = []
@@ -428,6 +446,8 @@ class Engine:
         """Start every thread. :meth:`connect` may have failed offline: the scheduler retries."""
         self._prepare_folders()
         self._recover()
+        self.actions = Actions(self.journal.path, on_problem=self._action_problem)
+        self.actions.start()
         d = self.config.daemon
         self._uploads = ThreadPoolExecutor(
             d.max_concurrent_uploads, thread_name_prefix="floradrop-upload"
@@ -482,7 +502,13 @@ class Engine:
         for pool in (self._uploads, self._fetches, self._polls):
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
+        if self.actions is not None:
+            self.actions.stop()
         logger.info("stopped; {} job(s) will resume at the next start", self._unfinished())
+
+    def _action_problem(self, message: str) -> None:
+        self.live.last_error, self.live.last_error_job = f"action: {message}", None
+        self._changed()
 
     def _unfinished(self) -> int:
         return sum(1 for _ in self.journal.jobs([s for s in JobState if not s.terminal]))
@@ -575,6 +601,7 @@ class Engine:
             daemon_running=True,
             log_file=self.log_file,
             service_installed=self.service_installed,
+            clock=self.schedule.clock,
         )
         self._snapshot_cache = (now, snap)
         return snap
@@ -814,6 +841,7 @@ class Engine:
         if self._paused or self.live.offline or self.live.blocked is not None:
             return
         if count(JobState.HELD):
+            self.schedule.release(self.journal, self.config)
             money.release_holds(self.journal, self.config, self._cost_of)
         if counts.get(JobState.WAITING.value):
             incoming = self._ready.qsize() + len(self._deferred)
@@ -920,9 +948,7 @@ class Engine:
             self._back_off(job_id, 0.0, exc.message, quiet=True)
         except NetworkError as exc:
             if not self.live.offline:
-                logger.warning(
-                    "FLORA cannot be reached ({}); pausing work until it can", exc.message
-                )
+                logger.warning("FLORA cannot be reached ({}); pausing work until it can", exc.brief)
                 self.live.offline = True
                 self._next_probe = time.monotonic() + self._probe_delay
                 self._changed()
@@ -986,7 +1012,9 @@ class Engine:
             self.journal.transition(job_id, JobState.UPLOADING, JobState.WAITING)
         self.live.last_error, self.live.last_error_job = message, job_id
         if not quiet:
-            logger.bind(job=job_id).warning("{}; trying again in {:.0f} s", message, delay)
+            logger.bind(job=job_id).warning(
+                "{}; trying again in {:.0f} s", message.rstrip("."), delay
+            )
 
     def _disk_trouble(self, job: Job, exc: OSError) -> None:
         """An output or its sidecar could not be written: try again later, never fail the job.
@@ -1043,7 +1071,10 @@ class Engine:
         folder = self.folders.get(job.folder)
         if folder is None or job.state.terminal:
             return
-        file_failed(job, folder, self.journal, failure)
+        job = file_failed(job, folder, self.journal, failure)
+        chains.carry_sidecar(folder.path / job.rel_path, _filed(job))
+        if self.actions is not None:
+            self.actions.finished(job, folder)
         self._forget(job_id)
 
     def _forget(self, job_id: int, *, keep_progress: bool = False) -> None:
@@ -1087,6 +1118,8 @@ class Engine:
             if ahead:
                 self._uploaded_ahead.add(job.id)  # its create waits for a run slot
             return
+        if self.schedule.hold_if_closed(self.journal, self.config, folder, job):
+            return  # uploaded; its run starts when the folder's window opens
         self._submitter.submit(job, inputs, technique)
         self._trial = False  # a run was created: credits are back
 
@@ -1102,7 +1135,7 @@ class Engine:
             self._block(exc)
         elif isinstance(exc, NetworkError):
             if not self.live.offline:
-                logger.warning("FLORA cannot be reached while polling ({})", exc.message)
+                logger.warning("FLORA cannot be reached while polling ({})", exc.brief)
             self.live.offline = True
         else:  # (a traceback only for what is not one of ours: a bug)
             trace = None if isinstance(exc, FloradropError) else exc
@@ -1143,6 +1176,7 @@ class Engine:
 
     def _fetch_task(self, job: Job, run: Run | None = None) -> None:
         folder, rule, _technique = self._rule(job)
+        staging = chains.staging_dir(folder, self.config.folders)
         if job.state is JobState.FETCHING:
             if run is None:
                 assert job.run_id is not None
@@ -1150,8 +1184,16 @@ class Engine:
                     job.run_id, technique=job.technique, poll_url=job.poll_url
                 )
             ctx = FetchContext(
-                self.client, self.journal, folder.outputs, rule.technique, self._stop.is_set
+                self.client,
+                self.journal,
+                folder.outputs,
+                rule.technique,
+                self._stop.is_set,
+                staging,
             )
             job = fetch_outputs(job, run, ctx)
-        file_done(job, folder, self.journal)
+        job = file_done(job, folder, self.journal, staging=staging)
+        chains.carry_sidecar(folder.path / job.rel_path, _filed(job))
+        if self.actions is not None:
+            self.actions.finished(job, folder)
         logger.bind(job=job.id).info("done: {}", job.name)

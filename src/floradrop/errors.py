@@ -46,6 +46,12 @@ class FloradropError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    @property
+    def brief(self) -> str:
+        """The message without its closing period, for use inside another sentence
+        ("FLORA cannot be reached (…refused); …", never "…refused).);")."""
+        return self.message.rstrip().rstrip(".")
+
     def describe(self) -> str:
         """The full text for a person: what happened, then what to do."""
         text = f"{self.title}: {self.message}"

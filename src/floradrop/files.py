@@ -185,10 +185,15 @@ def move_no_clobber(src: Path, directory: Path, name: str | None = None) -> Path
     return dest
 
 
-def write_text_atomic(directory: Path, name: str, text: str) -> Path:
-    """Write a small text file (report, sidecar) atomically under a free name."""
+def write_text_atomic(
+    directory: Path, name: str, text: str, *, staging: Path | None = None
+) -> Path:
+    """Write a small text file (report, sidecar) atomically under a free name (the temporary
+    file in ``staging`` when given: a folder on the same filesystem that nobody watches)."""
     directory.mkdir(parents=True, exist_ok=True)
-    temp = temp_path(directory, name)
+    if staging is not None:
+        staging.mkdir(parents=True, exist_ok=True)
+    temp = temp_path(staging or directory, name)
     try:
         with open_fresh(temp, text=True) as handle:
             handle.write(text)
@@ -200,10 +205,13 @@ def write_text_atomic(directory: Path, name: str, text: str) -> Path:
         raise
 
 
-def replace_text_atomic(path: Path, text: str) -> Path:
+def replace_text_atomic(path: Path, text: str, *, staging: Path | None = None) -> Path:
     """Write floradrop's own small text file (a report, a sidecar) atomically, replacing the
-    one at ``path``. Never used on a person's file."""
-    temp = temp_path(path.parent, path.name)
+    one at ``path`` (the temporary file in ``staging`` when given: a folder on the same
+    filesystem that nobody watches). Never used on a person's file."""
+    if staging is not None:
+        staging.mkdir(parents=True, exist_ok=True)
+    temp = temp_path(staging or path.parent, path.name)
     try:
         with open_fresh(temp, text=True) as handle:
             handle.write(text)

@@ -28,6 +28,7 @@ from floradrop.config import Config, FolderConfig
 from floradrop.journal import Job, Journal, StaleTransition, today
 from floradrop.pipeline.fileaway import Failure, file_failed
 from floradrop.status import Attention, AttentionKind, JobState
+from floradrop.workflows import schedule
 
 CostOf = Callable[[Job], float]
 
@@ -76,8 +77,8 @@ def release_holds(journal: Journal, config: Config, cost_of: CostOf) -> int:
     """Jobs held for budget go back to waiting, in order, while they fit."""
     released = 0
     for job in journal.jobs([JobState.HELD], limit=200):
-        if job.approval in (ASKED, CANCELLING):
-            continue  # held for the big-drop question, or being cancelled
+        if job.approval in (ASKED, CANCELLING) or schedule.is_schedule_hold(job):
+            continue  # held for the big-drop question, being cancelled, or by a schedule
         if budget_hold(journal, config, job, cost_of(job)) is not None:
             break
         with contextlib.suppress(StaleTransition):
@@ -295,7 +296,11 @@ def status(
         "folders": {name: round(journal.reserved(key), 6) for name, key in folders},
     }
     held = journal.jobs([JobState.HELD])
-    budget_held = sum(1 for j in held if j.approval not in (ASKED, CANCELLING))
+    budget_held = sum(
+        1
+        for j in held
+        if j.approval not in (ASKED, CANCELLING) and not schedule.is_schedule_hold(j)
+    )
     found = questions(journal, config, _quoted)
     d = config.daemon
     data: dict[str, Any] = {

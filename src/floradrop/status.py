@@ -86,6 +86,19 @@ class RecentItem:
 
 
 @dataclass(frozen=True)
+class ScheduleStatus:
+    """A folder's schedule window (``schedule = "22:00-07:00"``) as status shows it."""
+
+    window: str
+    open: bool
+    opens: str  # when it next opens, in words ("at 22:00", "Monday at 09:00")
+    held: int = 0  # jobs uploaded and held until it opens
+
+    def to_json(self) -> dict[str, Any]:
+        return {"window": self.window, "open": self.open, "opens": self.opens, "held": self.held}
+
+
+@dataclass(frozen=True)
 class FolderStatus:
     name: str
     path: Path  # the inbox
@@ -97,6 +110,9 @@ class FolderStatus:
     progress: tuple[float, ...] = ()  # progress (0-100) of each running job
     transfer: str = "upload"  # "upload" (FLORA assets) or "host" (the [hosting] bucket)
     links: bool = False  # dropped .url/.webloc/.txt links run on their URL
+    paused: bool = False  # this folder alone is paused (the dashboard's "Pause folder")
+    flow: tuple[str, ...] = ()  # a chain of folders: every step's name, first to last
+    schedule: ScheduleStatus | None = None  # None: runs may start at any time
 
     def count(self, state: JobState) -> int:
         return self.counts.get(state.value, 0)
@@ -112,6 +128,7 @@ class Snapshot:
     running: int = 0  # jobs with an active state (uploading .. filing)
     queued: int = 0  # jobs waiting
     held: int = 0  # jobs waiting for budget
+    scheduled: int = 0  # jobs held until their folder's schedule window opens
     done_today: int = 0
     failed_today: int = 0
     spend_today_usd: float = 0.0
@@ -156,6 +173,8 @@ class Snapshot:
         budget_held = self.held - sum(q.files for q in self.questions)
         if budget_held > 0:
             parts.append(f"{budget_held} waiting for budget")
+        if self.scheduled:
+            parts.append(f"{self.scheduled} held by schedule")
         parts.append(f"{self.done_today} done today")
         if self.failed_today:
             parts.append(f"{self.failed_today} failed")
@@ -171,6 +190,7 @@ class Snapshot:
             "running": self.running,
             "queued": self.queued,
             "held": self.held,
+            "scheduled": self.scheduled,
             "done_today": self.done_today,
             "failed_today": self.failed_today,
             "spend_today_usd": round(self.spend_today_usd, 6),
@@ -200,6 +220,9 @@ class Snapshot:
                     "progress": list(f.progress),
                     "transfer": f.transfer,
                     "links": f.links,
+                    "paused": f.paused,
+                    "flow": list(f.flow),
+                    "schedule": f.schedule.to_json() if f.schedule else None,
                 }
                 for f in self.folders
             ],

@@ -40,7 +40,9 @@ def daemon(config: Path, state: Path) -> Iterator[subprocess.Popen[bytes]]:
 
     def up() -> bool:
         info = DaemonInfo.read(state)
-        return (info is not None and info.pid == proc.pid) or proc.poll() is not None
+        # ("watching": its folders exist; it answers the control channel a moment before)
+        mine = info is not None and info.pid == proc.pid and b"watching" in log.read_bytes()
+        return mine or proc.poll() is not None
 
     try:
         wait_for(up, 60, "the daemon to start")

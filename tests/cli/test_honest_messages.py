@@ -153,3 +153,21 @@ def test_check_json(tmp_path: Path, env: Emulator, capsys: pytest.CaptureFixture
     assert result["ok"] is False and result["exit_code"] == ExitCode.CONFIG
     assert "does not exist" in result["error"]["message"]
     assert "floradrop techniques show" in result["error"]["hint"]
+
+
+def test_no_doubled_punctuation_when_flora_cannot_be_reached(
+    tmp_path: Path,
+    env: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import re
+
+    config = write_config(tmp_path, folder_toml(tmp_path, "in", "cctv-cam"))
+    (tmp_path / "in").mkdir()
+    env.stop()  # connections are refused
+    assert once(config) == 0  # nothing to do: it starts offline and finds no file
+    err = capsys.readouterr().err
+    assert "FLORA cannot be reached (" in err and "starting offline" in err
+    doubled = re.findall(r"\.\)[.;]|\)\.\)|[^.]\.\.(?!\.)|;;|\.;", err)
+    assert not doubled, err

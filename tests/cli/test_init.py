@@ -362,21 +362,28 @@ def test_the_login_service_is_installed_or_its_failure_reported(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     base = ["init", "--yes", "--no-keyring", "--technique", "cctv-cam"]
-    code = main([*base, "--api-key-file", str(key_file), "--folder", str(tmp_path / "a")])
-    out = capsys.readouterr().out
-    assert code == 0  # --yes takes the default answer: start at login
     entry = isolated_home / ".config" / "autostart" / "floradrop.desktop"
+    # --yes installs no service it was not asked for, and says how to.
+    code = main([*base, "--api-key-file", str(key_file), "--folder", str(tmp_path / "z")])
+    out = capsys.readouterr().out
+    assert code == 0 and not entry.exists()
+    assert "Not starting at login. To do it later: floradrop service install --headless" in out
+
+    code = main([*base, "--service", "--no-headless", "--folder", str(tmp_path / "a")])
+    out = capsys.readouterr().out
+    assert code == 0
     assert "floradrop now starts at login" in out and str(entry) in out
     assert f"--config {config_file(isolated_home)}" in entry.read_text("utf-8")
 
-    # A headless service needs a systemd user manager, which this machine does not have:
-    # init still succeeds and says how to try again.
+    # With no display, the service is the headless one (a tray entry could never show). It
+    # needs a systemd user manager, which this machine does not have: init still succeeds and
+    # says how to try again.
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "no-runtime-dir"))
     other = tmp_path / "headless.toml"
-    code = main(
-        [*base, "--service", "--headless", "--config", str(other), "--folder", str(tmp_path / "b")]
-    )
+    code = main([*base, "--service", "--config", str(other), "--folder", str(tmp_path / "b")])
     out = capsys.readouterr().out
     assert code == 0
     assert "Could not set up the login service" in out
@@ -453,6 +460,8 @@ class Terminal:
 def test_interactive_init_on_a_terminal(api: Emulator, tmp_path: Path, isolated_home: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "FLORA_API_KEY"}
     env["TERM"] = "dumb"
+    env.pop("DISPLAY", None)  # no display: the headless service is what is offered
+    env.pop("WAYLAND_DISPLAY", None)
     term = Terminal([sys.executable, "-m", "floradrop", "init", "--no-keyring"], env)
     try:
         term.expect("FLORA API key (from the FLORA app; what you type is not shown): ")
@@ -477,7 +486,11 @@ def test_interactive_init_on_a_terminal(api: Emulator, tmp_path: Path, isolated_
         )
         term.type("")  # the proposed layout
         term.expect("check passed")
-        term.expect("Start floradrop at login? [Y/n]: ")
+        # no display here: the login service offered is the headless one
+        term.expect(
+            "Start floradrop at login as a headless service (no display here, so no tray "
+            "icon)? [Y/n]: "
+        )
         term.type("n")
         term.expect("Done. Drop files into")
         code = term.finish()

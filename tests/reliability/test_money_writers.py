@@ -11,6 +11,7 @@ pacing, part of the pattern under test; the test itself waits on conditions.)
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -197,6 +198,12 @@ def test_every_writer_pattern_at_once_makes_one_run_each_on_the_final_bytes(
         outputs = sorted(p.name for p in (tmp_path / "icons-outputs").iterdir())
         assert len([n for n in outputs if not n.endswith(".json")]) == 4 * len(expected_text)
         assert not [n for n in outputs if " (" in n], outputs
+        # Each run's cost is in one provenance sidecar, not repeated on its 4 outputs.
+        sidecars = [json.loads(p.read_text()) for p in (tmp_path / "icons-outputs").glob("*.json")]
+        assert sum(doc.get("cost_usd") or 0 for doc in sidecars) == pytest.approx(
+            0.12 * len(expected_text)
+        )
+        assert sum("cost_usd_in" in doc for doc in sidecars) == 3 * len(expected_text)
         assert len(list((tmp_path / "cam-outputs").glob("*.png"))) == len(expected_media)
         assert not list((tmp_path / "cam-failed").iterdir())
         assert d.stop() == 0, d.tail()

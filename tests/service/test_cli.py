@@ -118,3 +118,50 @@ def test_is_installed_is_per_platform(config_file: Path) -> None:
     assert is_installed("linux") is True
     assert is_installed("darwin") is False
     assert is_installed("sunos5") is None
+
+
+def test_print_shows_the_plan_even_when_installed_and_every_action_takes_config(
+    config_file: Path, tmp_path: Path, launcher: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    entry = config_file.parents[1] / "autostart" / "floradrop.desktop"
+    assert main(["service", "install", "--config", str(config_file)]) == ExitCode.OK
+    capsys.readouterr()
+
+    assert main(["service", "install", "--print", "--config", str(config_file)]) == ExitCode.OK
+    out = capsys.readouterr().out
+    assert "Already installed and up to date: install would change nothing." in out
+    assert f"It starts: {launcher} run --config {config_file}" in out
+    assert f"{entry}:" in out and f"    | Exec={launcher} run --config {config_file}" in out
+
+    assert main(["service", "status", "--config", str(config_file)]) == ExitCode.OK
+    assert f"  uses {config_file}: yes" in capsys.readouterr().out
+    other = tmp_path / "other.toml"
+    assert main(["service", "status", "--json", "--config", str(other)]) == ExitCode.OK
+    statuses = {s["kind"]: s for s in json.loads(capsys.readouterr().out)}
+    assert statuses["xdg-autostart"]["uses_config"] is False
+    assert "uses_config" not in statuses["systemd-user"]  # not installed: nothing to say
+
+    assert main(["service", "uninstall", "--config", str(config_file)]) == ExitCode.OK
+    assert not entry.exists()
+
+
+def test_status_json_says_whether_a_login_entry_is_installed(
+    config_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config_file.write_text(
+        f"[daemon]\nstate_dir = {str(tmp_path / 'state')!r}\n"
+        f"log_dir = {str(tmp_path / 'logs')!r}\n",
+        encoding="utf-8",
+    )
+
+    def installed() -> object:
+        assert main(["status", "--json"]) == ExitCode.OK
+        return json.loads(capsys.readouterr().out)["service_installed"]
+
+    assert installed() is False
+    assert main(["service", "install"]) == ExitCode.OK
+    capsys.readouterr()
+    assert installed() is True
+    assert main(["service", "uninstall"]) == ExitCode.OK
+    capsys.readouterr()
+    assert installed() is False

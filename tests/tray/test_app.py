@@ -61,6 +61,12 @@ class Actions:
     def quit(self) -> None:
         self.calls.append(("quit", None))
 
+    def approve(self, folder: str) -> None:
+        self.calls.append(("approve", folder))
+
+    def cancel(self, folder: str) -> None:
+        self.calls.append(("cancel", folder))
+
     def set_start_at_login(self, enabled: bool) -> None:
         self.calls.append(("start_at_login", enabled))
         if self.fail_login is not None:

@@ -218,3 +218,26 @@ def test_acknowledge_is_offered_for_past_failures_and_errors_only(
     assert bool(entries) is offered
     if offered:
         assert entries[0].action is Action.ACKNOWLEDGE and entries[0].enabled
+
+
+def test_a_big_drop_question_offers_start_and_cancel_first(busy: Snapshot, root: Path) -> None:
+    from floradrop.guard import Question
+
+    question = Question(str(root / "CCTV_Cam" / "inbox"), "CCTV Cam", 480, 24.0)
+    asking = dataclasses.replace(busy, held=481, questions=(question,))
+    entries = menu_model(asking)
+    actions = [e for e in entries if e.action is not None]
+    start, cancel = actions[0], actions[1]
+    assert (start.label, start.action) == ("Start 480 files in CCTV Cam for $24.00", Action.APPROVE)
+    assert (cancel.label, cancel.action) == ("Cancel them (CCTV Cam)", Action.CANCEL_HELD)
+    assert start.path == cancel.path == Path(question.folder)
+    lines = info_lines(entries)
+    assert "480 to approve, 1 waiting for budget" in lines[0]
+
+
+def test_open_dashboard_is_offered_only_with_the_dashboard(busy: Snapshot) -> None:
+    without = [e.action for e in menu_model(busy)]
+    assert Action.OPEN_DASHBOARD not in without
+    entries = menu_model(busy, dashboard=True)
+    actions = [e.action for e in entries]
+    assert actions.index(Action.OPEN_DASHBOARD) == actions.index(Action.PAUSE) + 1

@@ -263,3 +263,24 @@ def test_counts_that_go_down_are_a_new_day_not_negative_work(root: Path) -> None
     feed.at(31, state(root, done=2, results=2))
     feed.idle_until(60, state(root, done=2, results=2))
     assert feed.shown == [Notification("Files done", "2 images done in CCTV Cam")]
+
+
+def test_a_big_drop_question_is_asked_once_with_the_question_as_title(root: Path) -> None:
+    from floradrop.guard import Question
+    from floradrop.money import question_attention
+
+    question = Question(str(root / "CCTV_Cam" / "inbox"), "CCTV Cam", 480, 24.0)
+    asking = dataclasses.replace(
+        state(root, held=480),
+        held=480,
+        questions=(question,),
+        attention=question_attention([question]),
+    )
+    feed = Feed()
+    feed.at(0, state(root))
+    (note,) = feed.at(1, asking)
+    assert note.title == "Start 480 files in CCTV Cam for $24.00?"
+    assert "Nothing is spent until you answer" in note.message
+    assert "floradrop approve" in note.message
+    feed.idle_until(600, asking)  # still open: not asked again
+    assert len(feed.shown) == 1

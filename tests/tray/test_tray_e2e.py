@@ -60,12 +60,12 @@ def status(config: Path, emulator: Emulator) -> dict[str, Any]:
     return data
 
 
-def photo(path: Path) -> None:
+def photo(path: Path, colour: tuple[int, int, int] = (200, 120, 40)) -> None:
     from PIL import Image
 
     staging = path.parent.parent / ".staging"
     staging.mkdir(exist_ok=True)
-    Image.new("RGB", (64, 48), (200, 120, 40)).save(staging / path.name)
+    Image.new("RGB", (64, 48), colour).save(staging / path.name)
     os.replace(staging / path.name, path)  # arrives whole, as a move from elsewhere would
 
 
@@ -117,7 +117,8 @@ def test_floradrop_run_shows_and_obeys_its_tray_icon(tmp_path: Path, artifacts: 
             menu = x.open_menu(icon).rect
             x.screenshot(artifacts / "menu.png")
             before = x.popups()
-            x.keys("Down", "Down", "Down", "Right")  # Pause, CCTV Cam, Recent results: open it
+            # Pause, Open dashboard, CCTV Cam, Recent results: open it
+            x.keys("Down", "Down", "Down", "Down", "Right")
             recent = wait_for("the recent results", lambda: x.new_popup(before, min_height=20)).rect
             shot = x.screenshot(artifacts / "menu-recent.png")
             x.keys("Return")  # the first result: opened with the desktop's opener
@@ -256,3 +257,74 @@ def test_start_at_login_from_the_menu(tmp_path: Path, artifacts: Path) -> None:
         x.stop_process(daemon)
         log = (x.workdir / "run.log").read_text()
         assert log.count("tray: Start at login chosen") == 2, log
+
+
+def test_a_big_drop_is_asked_about_once_and_started_from_the_tray_menu(
+    tmp_path: Path, artifacts: Path
+) -> None:
+    """The big-drop guard under a real tray: three files above ``confirm_above_files = 2`` are
+    held, a notification (through dunst) asks "Start 3 files in CCTV Cam for $0.15?", nothing
+    runs; the menu's first entry, Start, runs them."""
+    from .test_tray_demo_e2e import notification
+
+    inbox = tmp_path / "CCTV Cam" / "inbox"
+    inbox.mkdir(parents=True)
+    with Emulator(run_seconds=0.2) as emulator, XSession(tmp_path / "x") as x:
+        config = write_config(tmp_path, emulator)
+        text = config.read_text().replace(
+            "settle_seconds = 0.2\n", "settle_seconds = 0.2\nconfirm_above_files = 2\n"
+        )
+        config.write_text(text, encoding="utf-8")
+        daemon = x.spawn(
+            [sys.executable, "-m", "floradrop", "run", "--config", str(config)],
+            log="run.log",
+            dbus=True,
+            env={"FLORA_API_KEY": emulator.api_key},
+        )
+        try:
+            icon = x.wait_icon(timeout=60)
+            for n in range(3):
+                photo(inbox / f"street {n}.png", colour=(40 * n, 90, 200))
+            question = "Start 3 files in CCTV Cam for $0.15?"
+            wait_for(
+                "the question in status",
+                lambda: [q["text"] for q in status(config, emulator)["questions"]] == [question],
+                timeout=60,
+            )
+            log = x.workdir / "run.log"
+            wait_for(
+                "the question's notification",
+                lambda: f"notification: {question}" in log.read_text(errors="replace"),
+            )
+            wait_for("dunst to show it", lambda: notification(x), timeout=30)
+            x.screenshot(artifacts / "big-drop-notification.png")
+            wait_for(
+                "the attention icon",
+                lambda: x.icon_state(icon, artifacts / "asking.png") is TrayState.ATTENTION,
+            )
+            assert emulator.stats.runs_created == 0  # nothing spent before the answer
+
+            x.open_menu(icon)
+            x.screenshot(artifacts / "big-drop-menu.png")
+            x.keys("Down", "Return")  # the first enabled entry: Start 3 files in CCTV Cam
+            wait_for(
+                "the three runs",
+                lambda: status(config, emulator)["done_today"] == 3,
+                timeout=60,
+            )
+            assert emulator.stats.runs_created == 3
+            assert status(config, emulator)["questions"] == []
+            notes = log.read_text(errors="replace").count(f"notification: {question}")
+            assert notes == 1, "asked once"
+
+            x.open_menu(icon)
+            x.keys("Up", "Return")  # Quit
+            assert daemon.wait(30) == 0
+        finally:
+            (artifacts / "big-drop-run.log").write_text(
+                (x.workdir / "run.log").read_text(errors="replace")
+            )
+        assert (
+            "tray: Start 3 files in CCTV Cam for $0.15 chosen"
+            in (artifacts / "big-drop-run.log").read_text()
+        )

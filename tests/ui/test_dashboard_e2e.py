@@ -21,7 +21,6 @@ import pytest
 
 from floradrop.emulator import Emulator
 from floradrop.ui import access
-from floradrop.ui.daemon import ACTIONS
 from tests.engine.harness import drop, folder_toml, png_bytes, wait_for, write_config
 from tests.reliability.daemonproc import DaemonProcess, write_key
 
@@ -60,8 +59,9 @@ def daemon(tmp_path: Path, emulator_factory: Any) -> Iterator[UiDaemon]:
     config = write_config(
         tmp_path,
         folder_toml(tmp_path, "cctv", "cctv-cam", 'name = "CCTV Cam"\nbudget_usd = 2.0')
-        + folder_toml(tmp_path, "sigils", "sigil", 'name = "Sigils"'),
-        daemon="daily_budget_usd = 3.0\nmax_concurrent_uploads = 2\n\n"
+        + folder_toml(tmp_path, "sigils", "sigil", 'name = "Sigils"')
+        + folder_toml(tmp_path, "big", "cctv-cam", 'name = "Big drops"'),
+        daemon="daily_budget_usd = 3.0\nmax_concurrent_uploads = 2\nconfirm_above_files = 3\n\n"
         f"[flora]\napi_key_file = {str(key)!r}\n\n[ui]\nport = 0\n",
     )
     proc = UiDaemon(config, tmp_path / "state", emu.base_url, tmp_path / "daemon.log")
@@ -188,19 +188,28 @@ def test_dashboard_in_chromium(daemon: UiDaemon, browser: Any, tmp_path: Path) -
     for i in range(3):
         drop(cctv, f"harbour-{i}.png", png_bytes(i, (320, 240)))
     wait_for(lambda: len(by(browser, '[data-state="waiting"]')) == 3, 60, "3 files waiting in Now")
-    assert "Held: paused" in text_of(browser, ".folder")
+    wait_for(lambda: "Held: paused" in text_of(browser, ".folder"), 30, "why they wait")
 
     # One folder paused on its own: Sigils' file waits while CCTV's run after Resume all.
     click(browser, '[data-folder$="sigils"] [data-folder-action="pause"]', "Pause folder")
     wait_for(lambda: by(browser, '[data-folder$="sigils"] [data-folder-action="resume"]'), 30, "it")
+
+    def sigils_paused() -> bool:  # `floradrop status` says so too
+        return any(f["paused"] for f in daemon.status()["folders"] if f["name"] == "Sigils")
+
+    wait_for(sigils_paused, 30, "status to show Sigils paused")
     drop(tmp_path / "sigils", "rune.png", png_bytes(9))
     click(browser, "#pause-all", "the Resume all button")
     wait_for(lambda: not daemon.status()["paused"], 30, "the daemon to resume")
-    wait_for(
-        lambda: by(browser, '[data-state="running"] .bar'), 60, "a file running, with progress"
-    )
-    assert " of 3 done" in text_of(browser, '[data-folder$="cctv"] .batch-text')
-    assert "elapsed" in text_of(browser, '[data-state="running"] .meta')
+
+    def running() -> bool:  # the page re-renders Now every 1.5 s: read it all at once
+        return (
+            bool(by(browser, '[data-state="running"] .bar'))
+            and "elapsed" in text_of(browser, '[data-state="running"] .meta')
+            and " of 3 done" in text_of(browser, '[data-folder$="cctv"] .batch-text')
+        )
+
+    wait_for(running, 60, "a file running, with progress, elapsed time and its batch")
     shot(browser, tmp_path, "now")
     wait_for(lambda: daemon.states().get("done") == 3, 90, "the 3 files done")
     assert daemon.states().get("waiting") == 1  # rune.png, in the paused folder
@@ -210,20 +219,24 @@ def test_dashboard_in_chromium(daemon: UiDaemon, browser: Any, tmp_path: Path) -
     wait_for(lambda: len(by(browser, 'tr[data-state="done"]')) == 3, 30, "3 done rows")
 
     def thumbs_loaded() -> bool:
-        images = by(browser, 'tr[data-state="done"] img.thumb')
-        return len(images) == 3 and all(
-            browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", i)
-            for i in images
-        )
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        script = "return arguments[0].complete && arguments[0].naturalWidth"
+        try:  # the page refreshes its first page every few seconds: elements go stale
+            images = by(browser, 'tr[data-state="done"] img.thumb')
+            return len(images) == 3 and all(browser.execute_script(script, i) for i in images)
+        except StaleElementReferenceException:
+            return False
 
     wait_for(thumbs_loaded, 30, "3 thumbnails")
-    assert text_of(browser, 'tr[data-state="done"] .cost').count("$0.") == 3
+    costs = 'tr[data-state="done"] .cost'
+    wait_for(lambda: text_of(browser, costs).count("$0.") == 3, 30, "3 costs")
     shot(browser, tmp_path, "history")
 
     # Open an output from the page: the daemon runs the platform opener on it.
     click(browser, 'tr[data-state="done"]', "a done row")
     wait_for(lambda: by(browser, '#detail [data-open="output"]'), 30, "the job's details")
-    assert "run_" in text_of(browser, "#detail dl")
+    wait_for(lambda: "run_" in text_of(browser, "#detail dl"), 30, "the run id")
     click(browser, '#detail [data-open="output"]', "Open output")
     opened = tmp_path / "opened.txt"
     wait_for(opened.exists, 30, "the opener to be run")
@@ -251,16 +264,29 @@ def test_dashboard_in_chromium(daemon: UiDaemon, browser: Any, tmp_path: Path) -
     wait_for(lambda: daemon.status()["attention"] is None, 30, "the attention to clear")
     wait_for(lambda: not by(browser, "#attention:not([hidden])"), 30, "the banner to go")
 
-    # Cancel and approve come from the money-safety work: a button only where the daemon
-    # has the command.
+    # A big drop (more than confirm_above_files) waits for a go-ahead: one file cancelled
+    # from its line, the rest started from the question.
     browser.get(f"http://127.0.0.1:{port}/#now")
-    wait_for(lambda: by(browser, "[data-folder]"), 30, "Now")
-    if "cancel" not in ACTIONS:
-        assert not by(browser, '[data-action="cancel"]')
+    big = tmp_path / "big"
+    for i in range(4):
+        drop(big, f"crowd-{i}.png", png_bytes(20 + i))
+    wait_for(lambda: by(browser, "[data-question]"), 60, "the big-drop question")
+    question = "Start 4 files in Big drops"
+    wait_for(lambda: question in text_of(browser, "[data-question]"), 30, "the question's text")
+    wait_for(
+        lambda: len(by(browser, '[data-folder$="big"] li [data-action="approve"]')) == 4, 30, "4"
+    )
+    shot(browser, tmp_path, "question")
+    click(browser, '[data-folder$="big"] li[data-job] [data-action="cancel"]', "Cancel a file")
+    failed_dir = tmp_path / "big-failed"
+    wait_for(lambda: any(failed_dir.glob("crowd-*.png")), 30, "the cancelled file filed away")
+    click(browser, '[data-question] [data-action="approve"]', "Start on the question")
+    wait_for(lambda: daemon.states().get("done") == 6, 90, "the other 3 done")
+    assert len(list(failed_dir.glob("crowd-*.png"))) == 1
 
     # Spend: a bar per folder with today's cost, and the budgets drawn.
     browser.get(f"http://127.0.0.1:{port}/#spend")
     wait_for(lambda: by(browser, "#chart svg rect[data-group]"), 30, "the spend bars")
     assert len(by(browser, "#chart polyline.budget")) == 2  # daily, and CCTV Cam's own
-    assert "CCTV Cam" in text_of(browser, "#spend-table")
+    wait_for(lambda: "CCTV Cam" in text_of(browser, "#spend-table"), 30, "the spend table")
     shot(browser, tmp_path, "spend")

@@ -25,7 +25,7 @@ from floradrop.journal import SCHEMA_VERSION, Journal
 from floradrop.status import JobState
 from floradrop.ui import Dashboard, access
 from floradrop.ui.api import Context
-from tests.engine.harness import png_bytes
+from tests.engine.harness import png_bytes, wait_for
 
 
 @pytest.fixture
@@ -51,8 +51,8 @@ def setup(tmp_path: Path) -> Iterator[tuple[Dashboard, Journal, list[dict[str, A
         journal=journal,
         snapshot=lambda: build_snapshot(config, journal, daemon_running=True),
         control=control,
-        actions=frozenset({"pause", "resume", "retry"}),
-        folder_actions=frozenset({"pause", "resume"}),
+        actions=frozenset({"pause", "resume", "retry", "approve", "cancel"}),
+        folder_actions=frozenset({"pause", "resume", "approve", "cancel"}),
         opener=opened.append,
         thumbs_dir=tmp_path / "state" / "thumbs",
     )
@@ -223,10 +223,18 @@ def test_history_thumbnails_spend_and_actions(setup: Any) -> None:
     body = {"action": "pause", "folder": str(inbox)}
     assert request(dashboard, "POST", "/api/action", headers=post, body=body)[0] == 200
     assert calls[-1] == {"command": "pause", "folder": str(inbox)}
+    # approve / cancel name their jobs (or folder) as the control channel's "targets".
+    body = {"action": "cancel", "job": first}
+    assert request(dashboard, "POST", "/api/action", headers=post, body=body)[0] == 200
+    assert calls[-1] == {"command": "cancel", "targets": [str(first)]}
+    body = {"action": "approve", "folder": str(inbox)}
+    assert request(dashboard, "POST", "/api/action", headers=post, body=body)[0] == 200
+    assert calls[-1] == {"command": "approve", "targets": [str(inbox)]}
     for bad in (
         {"action": "format-disk"},
         {"action": "pause", "folder": "/etc"},
         {"action": "retry"},
+        {"action": "cancel"},  # cancel names what it cancels
     ):
         assert request(dashboard, "POST", "/api/action", headers=post, body=bad)[0] in (400, 404)
     status, _, body = request(
@@ -259,7 +267,8 @@ def test_now_lists_unfinished_jobs_with_their_batch(setup: Any) -> None:
     assert [j["name"] for j in folder["jobs"]] == ["two.png"]
     assert folder["jobs"][0]["why"] == "waiting for budget"
     assert folder["batch"] == {"done": 1, "total": 2}
-    assert data["actions"] == ["pause", "resume", "retry"]
+    assert data["actions"] == ["approve", "cancel", "pause", "resume", "retry"]
+    assert folder["jobs"][0]["cancellable"] and not folder["jobs"][0]["asked"]
 
 
 def test_migration_adds_the_history_indexes(tmp_path: Path) -> None:
@@ -298,3 +307,22 @@ def test_stop_is_prompt_and_frees_the_port(setup: Any) -> None:
     assert time.monotonic() - started < 5
     with pytest.raises(OSError):
         http.client.HTTPConnection("127.0.0.1", port, timeout=2).request("GET", "/")
+
+
+def test_the_token_never_reaches_the_log(setup: Any) -> None:
+    import socket
+
+    from loguru import logger
+
+    dashboard, *_ = setup
+    lines: list[str] = []
+    sink = logger.add(lines.append, level="TRACE", format="{message}")
+    try:
+        login(dashboard)
+        with socket.create_connection(("127.0.0.1", dashboard.port), timeout=10) as raw:
+            raw.sendall(f"BOGUS /login?token={dashboard.secret} HTTP/1.1 extra\r\n\r\n".encode())
+            assert b"400" in raw.recv(4096)  # refused (the answer goes only to the sender)
+        wait_for(lambda: len(lines) >= 2, 10, "both requests logged")
+    finally:
+        logger.remove(sink)
+    assert not any(dashboard.secret in line for line in lines), lines

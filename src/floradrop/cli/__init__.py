@@ -56,6 +56,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("floradrop.cli.init_cmd", "set up floradrop: API key, workspace, folders, service"),
     "service": ("floradrop.cli.service_cmd", "install, remove or inspect the login service"),
     "emulator": ("floradrop.cli.emulator_cmd", "serve a local FLORA emulator (offline/testing)"),
+    "completion": (
+        "floradrop.cli.completion_cmd",
+        "print a shell completion script (bash, zsh, tcsh, fish)",
+    ),
 }
 
 

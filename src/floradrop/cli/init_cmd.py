@@ -88,12 +88,15 @@ def configure(parser: argparse.ArgumentParser, verb: str) -> None:
         "--service",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="start floradrop at login, or not, without asking (default: ask; --yes: start)",
+        help="start floradrop at login, or not, without asking (default: ask; with --yes: "
+        "not unless --service)",
     )
     parser.add_argument(
         "--headless",
-        action="store_true",
-        help="the login service runs without a tray icon (on Linux: a systemd user service)",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the login service runs without a tray icon (on Linux: a systemd user service); "
+        "default: headless where there is no display, else with the tray",
     )
     parser.add_argument(
         "-y",
@@ -519,21 +522,28 @@ class Init:
     def _service(self) -> None:
         from floradrop.service import backend_for, render
 
-        retry = "floradrop service install" + (" --headless" if self.args.headless else "")
+        headless, why = self.args.headless, ""
+        if headless is None:  # a tray entry could never show without a display
+            from floradrop.tray.backend import no_display_reason
+
+            why = no_display_reason(os.environ) or ""
+            headless = bool(why)
+        retry = "floradrop service install" + (" --headless" if headless else "")
         retry += f" --config {shlex.quote(str(self.path))}"
         want = self.args.service
         if want is None:
+            kind = " as a headless service (no display here, so no tray icon)" if why else ""
             want = self.console.confirm(
-                "\nStart floradrop at login?",
+                f"\nStart floradrop at login{kind}?",
                 what="whether to start floradrop at login",
                 flag="--service or --no-service",
-                default=True,
+                default=self.console.interactive,  # --yes installs nothing it was not asked to
             )
         if not want:
             self.console.say(f"Not starting at login. To do it later: {retry}")
             return
         try:
-            backend = backend_for(headless=self.args.headless, config_file=self.path)
+            backend = backend_for(headless=headless, config_file=self.path)
             plan = backend.install()
         except (FloradropError, OSError) as exc:
             text = exc.describe() if isinstance(exc, FloradropError) else str(exc)

@@ -17,11 +17,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from floradrop import budget
 from floradrop.cli._common import add_config_option, load, make_client
 
 if TYPE_CHECKING:
     from floradrop.config import Config
     from floradrop.engine import Engine
+    from floradrop.journal import Journal
 
 
 def configure(parser: argparse.ArgumentParser, verb: str) -> None:
@@ -119,7 +121,7 @@ def _run_locked(args: argparse.Namespace, config: Config, lock: Any, log_file: P
     try:
         engine.connect()
     except NetworkError as exc:
-        logger.warning("FLORA cannot be reached ({}); starting offline, will retry", exc.message)
+        logger.warning("FLORA cannot be reached ({}); starting offline, will retry", exc.brief)
         engine.live.offline = True
     except BaseException:  # e.g. a technique that does not exist: exit 3, nothing left open
         engine.client.close()
@@ -168,8 +170,9 @@ def _run_locked(args: argparse.Namespace, config: Config, lock: Any, log_file: P
     address = server.start()
     tray_label = "headless" if tray is None else f"tray ({tray.backend})"
     _install_signal_handlers(stop, tray)
+    # [ui]: the local web dashboard (like the tray, not for a one-shot --once)
+    dashboard = None if args.once else start_dashboard(config, engine, handle)
     lock.publish(new_info(config.source, address, tray_label))  # "up": status and pause work
-    dashboard = start_dashboard(config, engine, handle)  # [ui]: the local web dashboard
 
     started = time.time()
     engine.start()
@@ -253,6 +256,12 @@ def _make_tray(
             stop.set()
             tray_app.stop()
 
+        def approve(self, folder: str) -> None:  # the big-drop question's Start
+            engine.answer("approve", [folder])
+
+        def cancel(self, folder: str) -> None:  # ... and its Cancel
+            engine.answer("cancel", [folder])
+
         def open_dashboard(self) -> None:
             from floradrop.ui.launch import open_dashboard
 
@@ -294,43 +303,92 @@ def _make_tray(
 
 
 def dry_run(config: Config) -> int:
-    """Show what every file in the folders would do and cost. Uploads nothing."""
+    """Show what every file in the folders would do and cost. Uploads nothing.
+
+    The same decisions as the real run (:func:`floradrop.pipeline.verdict.judge`), then the
+    budgets and the big-drop guard over the files that would run."""
+    from floradrop import money
+    from floradrop.engine import journal_path
     from floradrop.flora.errors import NotFoundError
+    from floradrop.journal import Journal, today
     from floradrop.pipeline import decide
+    from floradrop.pipeline.verdict import Outcome, admission, upload_problem
 
     client = make_client(config)
+    journal = Journal(journal_path(config))
     techniques: dict[str, Any] = {}
     total = 0.0
     count = 0
+    day = today()
+    planned: dict[str | None, float] = {}  # budget scope -> cost of the runs planned so far
     try:
+        for slug in decide.techniques_needed(config.folders):
+            try:
+                techniques[slug] = client.get_technique(slug)
+            except NotFoundError:
+                techniques[slug] = None
         for folder in config.folders:
             print(f"{folder.name} ({folder.path}):")
             if not folder.path.is_dir():
                 print("  (folder does not exist yet)")
                 continue
             files = sorted(folder.path.rglob("*") if folder.recursive else folder.path.iterdir())
+            runs, folder_cost = 0, 0.0
             for path in files:
                 if not path.is_file() or path.is_symlink():
                     continue
                 rel = path.relative_to(folder.path)
-                reason = decide.ignore_reason(rel, folder)
-                rule = None if reason else decide.choose_rule(rel, folder)
-                if reason or rule is None:
-                    print(f"  {rel}: skipped ({reason or 'no rule matches'})")
+                found = admission(
+                    path,
+                    folder,
+                    techniques,
+                    journal=journal,
+                    duplicates=config.daemon.duplicates,
+                )
+                if found.outcome is Outcome.SKIP:
+                    print(f"  {rel}: skipped ({found.reason})")
                     continue
-                if rule.technique not in techniques:
-                    try:
-                        techniques[rule.technique] = client.get_technique(rule.technique)
-                    except NotFoundError:
-                        techniques[rule.technique] = None
-                technique = techniques[rule.technique]
-                if technique is None:
-                    print(f"  {rel}: technique {rule.technique} does not exist")
+                if found.outcome is Outcome.DUPLICATE:
+                    print(f"  {rel}: duplicate, filed without a run ({found.reason})")
                     continue
-                total += technique.run_cost
-                count += 1
-                print(f"  {rel}: {rule.technique} -> {folder.outputs} (${technique.run_cost:.2f})")
+                if found.outcome is Outcome.FAIL:
+                    print(f"  {rel}: would fail before upload, nothing charged: {found.reason}")
+                    continue
+                limits = money.limits(config, str(folder.path))
+                usages = [(limit, _planned_usage(journal, day, limit, planned)) for limit in limits]
+                hold = budget.first_hold(found.cost, usages)
+                if hold is not None:
+                    which = f"{hold.limit.label} ${hold.limit.limit_usd:.2f}"
+                    print(f"  {rel}: would wait for budget ({which})")
+                    continue
+                assert found.rule is not None
+                problem = upload_problem(path, found.rule, techniques[found.rule.technique])
+                if problem is not None:
+                    print(f"  {rel}: would fail before upload, nothing charged: {problem}")
+                    continue
+                for limit in limits:
+                    planned[limit.folder] = planned.get(limit.folder, 0.0) + found.cost
+                runs += 1
+                folder_cost += found.cost
+                print(f"  {rel}: {found.technique} -> {folder.outputs} (${found.cost:.2f})")
+            d = config.daemon
+            if runs > d.confirm_above_files or folder_cost > d.confirm_above_usd + 1e-9:
+                print(
+                    f"  (a big drop: the real run asks first: 'Start {runs} files in "
+                    f"{folder.name} for ${folder_cost:.2f}?')"
+                )
+            total += folder_cost
+            count += runs
     finally:
         client.close()
+        journal.close()
     print(f"{count} file(s) would run, ${total:.2f} in all. Nothing was uploaded.")
     return 0
+
+
+def _planned_usage(
+    journal: Journal, day: str, limit: budget.Limit, planned: dict[str | None, float]
+) -> budget.Usage:
+    """The journal's spend and reservations, plus the runs this dry run already planned."""
+    usage = journal.usage(day, limit)
+    return budget.Usage(usage.spent, usage.reserved + planned.get(limit.folder, 0.0))

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import shlex
 from pathlib import Path
+from typing import Any
 
 from floradrop.errors import ExitCode
 
@@ -45,6 +48,7 @@ def configure(parser: argparse.ArgumentParser, verb: str) -> None:
         description="Stop floradrop's login service and remove exactly what "
         "'floradrop service install' created (every kind that is installed).",
     )
+    add_config_option(uninstall, "accepted like everywhere else; every entry is removed")
     uninstall.add_argument(
         "--print",
         action="store_true",
@@ -59,9 +63,20 @@ def configure(parser: argparse.ArgumentParser, verb: str) -> None:
         "its log is.",
     )
     status.add_argument("--json", action="store_true", help="print JSON instead of text")
+    add_config_option(status, "also say whether the installed entry runs with this config")
+
+
+def add_config_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="PATH",
+        help=f"the config file (default: $FLORADROP_CONFIG or the per-user one); {what}",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    from floradrop.config.loader import config_path
     from floradrop.service import all_backends, backend_for, render
 
     if args.action == "install":
@@ -69,7 +84,11 @@ def run(args: argparse.Namespace) -> int:
         if args.dry_run:
             plan = backend.plan_install()
             print(f"{backend.title}:")
-            print(render(plan, done=False, show_content=True) or "nothing to do: already installed")
+            if plan.empty:
+                print("Already installed and up to date: install would change nothing.")
+                print(installed_entry(backend))
+            else:
+                print(render(plan, done=False, show_content=True))
             return int(ExitCode.OK)
         plan = backend.install()
         if plan.empty:
@@ -90,14 +109,18 @@ def run(args: argparse.Namespace) -> int:
         return int(ExitCode.OK)
 
     statuses = [b.status() for b in all_backends()]
+    wanted = config_path(args.config) if args.config else None
+    uses = {s.kind: _uses(s, wanted) for s in statuses if wanted is not None and s.installed}
     if args.json:
-        print(json.dumps([s.to_json() for s in statuses], indent=2))
+        print(json.dumps([s.to_json() | _config_json(uses, s.kind) for s in statuses], indent=2))
         return int(ExitCode.OK)
     for status in statuses:
         print(status.title)
         print(f"  installed: {_word(status.installed)}")
         for path in status.files:
             print(f"    {path}")
+        if status.kind in uses:
+            print(f"  uses {wanted}: {_word(uses[status.kind])}")
         if status.installed:
             print(f"  enabled:   {_word(status.enabled)}")
         print(f"  running:   {_word(status.running)}")
@@ -105,6 +128,31 @@ def run(args: argparse.Namespace) -> int:
         if status.detail:
             print(f"  detail:    {status.detail}")
     return int(ExitCode.OK)
+
+
+def installed_entry(backend: Any) -> str:
+    """What an installed entry consists of: its files (with their content) and its command."""
+    lines = [f"It starts: {shlex.join(backend.command())}"]
+    for path in backend.status().files:
+        lines.append(f"{path}:")
+        with contextlib.suppress(OSError):
+            lines.extend(f"    | {line}" for line in path.read_text("utf-8").splitlines())
+    return "\n".join(lines)
+
+
+def _uses(status: Any, config: Path | None) -> bool | None:
+    """Does the installed entry name ``config``? None when it cannot be read."""
+    texts = [status.detail]
+    for path in status.files:
+        with contextlib.suppress(OSError):
+            texts.append(path.read_text("utf-8"))
+    if config is None or not any(texts):
+        return None
+    return any(str(config) in text for text in texts)
+
+
+def _config_json(uses: dict[str, bool | None], kind: str) -> dict[str, Any]:
+    return {"uses_config": uses[kind]} if kind in uses else {}
 
 
 def _word(value: bool | None) -> str:

@@ -49,6 +49,17 @@ def snapshot_json(config: Any, *, state_dir: Path | None = None) -> dict[str, An
     return data
 
 
+def service_installed() -> bool | None:
+    """Does any login entry (tray or headless) start floradrop? None where none is supported."""
+    import contextlib
+
+    from floradrop.service import all_backends
+
+    with contextlib.suppress(Exception):  # a platform without login start: unknown
+        return any(backend.is_installed() for backend in all_backends())
+    return None
+
+
 _ORDER = (
     "waiting",
     "held",
@@ -75,6 +86,7 @@ def render(data: dict[str, Any]) -> str:
         f"  {data['running']} running, {data['queued']} queued, {held} waiting for budget, "
         f"{data['done_today']} done today, {data['failed_today']} failed today, "
         f"${data['spend_today_usd']:.2f} spent today"
+        + (f", {data['scheduled']} held by schedule" if data.get("scheduled") else "")
     )
     lines.extend(_money_lines(money, data.get("questions") or []))
     attention = data.get("attention")
@@ -93,11 +105,23 @@ def render(data: dict[str, Any]) -> str:
         lines.append(f"  ! {data['tray_warning']}")
     if not data["folders"]:
         lines.append("  no folders configured (run 'floradrop init')")
+    flows_shown: set[tuple[str, ...]] = set()
     for folder in data["folders"]:
+        flow = tuple(folder.get("flow") or ())
+        if flow and flow not in flows_shown:
+            flows_shown.add(flow)
+            lines.append("  flow: " + " → ".join(flow) + _flow_counts(data["folders"], flow))
+        step = f"step {flow.index(folder['name']) + 1} of {len(flow)}: " if flow else ""
         how = ["files hosted in [hosting]"] if folder.get("transfer") == "host" else []
         how += ["links run on their URL"] if folder.get("links") else []
+        how += ["PAUSED on its own: resume it in the dashboard"] if folder.get("paused") else []
         shown = f" ({'; '.join(how)})" if how else ""  # uploading is the default: not said
-        lines.append(f"  {folder['name']}: {folder['path']} -> {folder['technique']}{shown}")
+        lines.append(f"  {step}{folder['name']}: {folder['path']} -> {folder['technique']}{shown}")
+        window = folder.get("schedule")
+        if window:
+            state = "open" if window["open"] else f"closed, runs start {window['opens']}"
+            held = f"; {window['held']} held by schedule" if window["held"] else ""
+            lines.append(f"      schedule {window['window']} ({state}){held}")
         counts = folder["counts"]
         parts = [f"{state} {counts[state]}" for state in _ORDER if counts.get(state)]
         if folder.get("progress"):
@@ -106,6 +130,19 @@ def render(data: dict[str, Any]) -> str:
     if data.get("log_file"):
         lines.append(f"  log: {data['log_file']}")
     return "\n".join(lines)
+
+
+def _flow_counts(folders: list[dict[str, Any]], flow: tuple[str, ...]) -> str:
+    """A chain's work as one: in progress anywhere in it, finished by its last step."""
+    steps = [f for f in folders if tuple(f.get("flow") or ()) == flow]
+    busy = sum(f["counts"].get(s, 0) for f in steps for s in _ORDER if s not in _FINISHED)
+    last = [f for f in steps if f["name"] == flow[-1]]
+    done = sum(f["counts"].get("done", 0) for f in last)
+    failed = sum(f["counts"].get("failed", 0) for f in steps)
+    return f" ({busy} in progress, {done} through, {failed} failed)"
+
+
+_FINISHED = frozenset({"done", "failed", "duplicate", "cancelled"})
 
 
 def _money_lines(money: dict[str, Any], questions: list[dict[str, Any]]) -> list[str]:
@@ -149,6 +186,8 @@ def run(args: argparse.Namespace) -> int:
     except DaemonNotRunningError:
         target.require_config()  # no daemon, and no config to read the journal with: say why
         raise
+    if data.get("service_installed") is None:  # a headless daemon, or none running: look
+        data["service_installed"] = service_installed()
     if target.problem is not None:  # the daemon keeps its last good config meanwhile
         data["config_problem"] = target.problem.describe()
     print(json.dumps(data, indent=2) if args.json else render(data))

@@ -101,3 +101,23 @@ def coerce_globs(value: object, *, what: str, allow_empty: bool) -> tuple[str, .
             glob = "*" + glob
         globs.append(glob)
     return tuple(globs)
+
+
+def check_schedule(value: object) -> object:
+    """A schedule window (see :mod:`floradrop.workflows.schedule_window`), kept as its text
+    (a list of spans is joined with ``;``); a window that cannot be read is refused here."""
+    from floradrop.workflows.schedule_window import EXAMPLES, WindowError, parse
+
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        value = "; ".join(v.strip() for v in value)
+    if not isinstance(value, str):
+        return value  # None, or a type error pydantic reports
+    try:
+        parse(value)
+    except WindowError as exc:
+        raise invalid(
+            str(exc),
+            value=value,
+            fix=f"write hours, with days if you like, e.g. {EXAMPLES}",
+        ) from None
+    return value.strip()

@@ -9,8 +9,9 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from floradrop.config.actions import Action, coerce_actions
 from floradrop.config.bindings import Binding
-from floradrop.config.fields import check_technique, coerce_globs, expand_path
+from floradrop.config.fields import check_schedule, check_technique, coerce_globs, expand_path
 from floradrop.config.problems import invalid
 
 ANY_FILE: Final = ("*",)
@@ -85,6 +86,12 @@ class FolderConfig(BaseModel):
     failed: Path
     after: Literal["move", "keep"] = "move"
     budget_usd: float | None = Field(default=None, ge=0)
+    schedule: str | None = None
+    """When runs may start (``"22:00-07:00"``); None: the daemon's ``schedule``."""
+    on_done: tuple[Action, ...] = ()
+    """Run when a file's outputs have landed (``[[folders.on_done]]``)."""
+    on_failed: tuple[Action, ...] = ()
+    """Run when a file failed (``[[folders.on_failed]]``)."""
     rules: tuple[Rule, ...] = ()
     transfer: Literal["upload", "host"] = "upload"
     """How media reaches FLORA: uploaded as a FLORA asset, or hosted in ``[hosting]``."""
@@ -148,6 +155,16 @@ class FolderConfig(BaseModel):
     @classmethod
     def _match(cls, value: Any) -> tuple[str, ...]:
         return coerce_globs(value, what="file name", allow_empty=False)
+
+    @field_validator("on_done", "on_failed", mode="before")
+    @classmethod
+    def _actions(cls, value: Any) -> Any:
+        return coerce_actions(value)
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _schedule(cls, value: Any) -> Any:
+        return check_schedule(value)
 
     @field_validator("ignore", mode="before")
     @classmethod

@@ -19,7 +19,16 @@ from floradrop.config.report import problems_from
 from floradrop.config.settings import ENV_PREFIX, Config
 from floradrop.errors import ConfigError
 
-EXAMPLE_FILE = "config/floradrop.example.toml"
+EXAMPLE_NAME = "floradrop.example.toml"
+
+
+def example_config_file() -> Path:
+    """The commented example config: inside the installed package (wheels carry it), else in
+    the clone this package runs from (an editable install)."""
+    packaged = Path(__file__).with_name(EXAMPLE_NAME)
+    if packaged.is_file():
+        return packaged
+    return Path(__file__).resolve().parents[3] / "config" / EXAMPLE_NAME
 
 
 def config_path(path: Path | None = None) -> Path:
@@ -69,7 +78,8 @@ def _read(file: Path) -> bytes:
     except FileNotFoundError:
         raise ConfigError(
             f"{file}: there is no configuration file here",
-            hint=f"run `floradrop init`, or copy {EXAMPLE_FILE} to {file}",
+            hint=f"run `floradrop init`, or copy the commented example {example_config_file()} "
+            f"to {file} and edit it",
         ) from None
     except IsADirectoryError:
         raise ConfigError(

@@ -22,10 +22,11 @@ from pydantic_settings import (
 )
 
 from floradrop import paths
-from floradrop.config.fields import expand_path
+from floradrop.config.fields import check_schedule, expand_path
 from floradrop.config.folders import SIBLING_SUFFIXES, FolderConfig
 from floradrop.config.hosting import HostingSettings
 from floradrop.config.problems import ProblemSpec, invalid, invalid_many, spec
+from floradrop.workflows.chains import chain_problems
 
 DEFAULT_BASE_URL: Final = "https://app.flora.ai/api/v1"
 ENV_PREFIX: Final = "FLORADROP_"
@@ -87,6 +88,7 @@ class DaemonSettings(BaseModel):
     # The big-drop guard: a burst of more runs, or more dollars, than this waits for a yes.
     confirm_above_files: int = Field(default=20, ge=1)
     confirm_above_usd: float = Field(default=5.0, gt=0)
+    schedule: str | None = None  # when runs may start, for every folder without its own
     rescan_seconds: float = Field(default=300, ge=10)
     duplicates: Literal["skip", "process"] = "skip"
     notifications: bool = True
@@ -98,6 +100,11 @@ class DaemonSettings(BaseModel):
     @classmethod
     def _dirs(cls, value: Any) -> Path:
         return expand_path(value)
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _schedule(cls, value: Any) -> Any:
+        return check_schedule(value)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -199,8 +206,9 @@ _WHAT: Final = {
 
 
 def folder_problems(config: Config) -> list[ProblemSpec]:
-    """Cross-folder refusals: a folder watched twice, watched folders inside one another, and
-    any folder floradrop writes to (outputs, done, failed, state, logs) inside a watched one."""
+    """Cross-folder refusals: a folder watched twice, watched folders inside one another, any
+    folder floradrop writes to (outputs, done, failed, state, logs) inside a watched one, except
+    outputs that are another folder's inbox (a chain), and loops of chained folders."""
     problems: list[ProblemSpec] = []
     folders = config.folders
     for i, folder in enumerate(folders):
@@ -240,6 +248,8 @@ def folder_problems(config: Config) -> list[ProblemSpec]:
         for key, suffix in SIBLING_SUFFIXES.items():
             target: Path = getattr(folder, key)
             for watched in folders:
+                if key == "outputs" and _same(target, watched.path):
+                    break  # a chain into that folder (or its own inbox): see chain_problems
                 if _inside(target, watched.path):
                     where = "is" if _same(target, watched.path) else "is inside"
                     problems.append(
@@ -253,6 +263,7 @@ def folder_problems(config: Config) -> list[ProblemSpec]:
                         )
                     )
                     break
+    problems.extend(chain_problems(folders))
     for key in ("state_dir", "log_dir"):
         target = getattr(config.daemon, key)
         for watched in folders:

@@ -4,8 +4,9 @@ A close-write or a quiet period is evidence that a writer is done, not proof: a 
 appends in bursts, or truncates and rewrites, closes the file between bursts. Where the format
 says where it ends, a few bytes read at the edges tell a half-written file from a whole one:
 
-* JPEG: ends with the EOI marker ``FF D9`` (a little trailing padding is tolerated);
-* PNG: ends with the ``IEND`` chunk;
+* JPEG: ends with the EOI marker ``FF D9``; else (a phone's "motion photo" appends a video
+  after the image) the segments are walked to the image data, which must reach its EOI;
+* PNG: ends with the ``IEND`` chunk; else its chunks are walked and must reach ``IEND``;
 * GIF: ends with the trailer ``;``;
 * WebP: the RIFF size in the header matches the file's size;
 * MP4 / MOV / M4V: the top-level boxes tile the file exactly and one of them is ``moov``;
@@ -70,9 +71,12 @@ def check(path: str, size: int | None = None) -> Completeness:
             head = handle.read(16)
             handle.seek(max(0, size - _TAIL))
             tail = handle.read(_TAIL)
+            verdict = _CHECKS[kind](head, tail, size)
+            if verdict is INCOMPLETE and kind in _WALKS:
+                verdict = _WALKS[kind](handle, size)  # trailing data after a whole image?
+            return verdict
     except OSError:
         return UNKNOWN
-    return _CHECKS[kind](head, tail, size)
 
 
 def _kind(suffix: str) -> str | None:
@@ -95,7 +99,7 @@ def _jpeg(head: bytes, tail: bytes, size: int) -> Completeness:
     trimmed = tail.rstrip(b"\x00")
     if trimmed.endswith(b"\xff\xd9") and len(tail) - len(trimmed) <= _JPEG_PADDING:
         return COMPLETE
-    return INCOMPLETE
+    return INCOMPLETE  # (or data after the image: the segment walk tells)
 
 
 def _png(head: bytes, tail: bytes, size: int) -> Completeness:
@@ -108,7 +112,7 @@ def _png(head: bytes, tail: bytes, size: int) -> Completeness:
 def _gif(head: bytes, tail: bytes, size: int) -> Completeness:
     if not head.startswith((b"GIF87a", b"GIF89a")):
         return UNKNOWN
-    return COMPLETE if tail.endswith(b";") else INCOMPLETE
+    return COMPLETE if tail.endswith(b";") else UNKNOWN  # (cannot tell a cut from trailing data)
 
 
 def _webp(head: bytes, tail: bytes, size: int) -> Completeness:
@@ -118,6 +122,55 @@ def _webp(head: bytes, tail: bytes, size: int) -> Completeness:
     if declared == size:
         return COMPLETE
     return INCOMPLETE if declared > size else UNKNOWN
+
+
+def _jpeg_walk(stream: BinaryIO, size: int) -> Completeness:
+    """Skip the segments before the image data (EXIF thumbnails included), then look for the
+    EOI in the rest: found, the image is whole (with data after it); else it is cut short."""
+    offset = 2
+    for _ in range(_MAX_BOXES):
+        stream.seek(offset)
+        marker = stream.read(4)
+        if len(marker) < 4 or marker[0] != 0xFF:
+            return INCOMPLETE if len(marker) < 4 else UNKNOWN
+        kind = marker[1]
+        if kind == 0xFF:  # fill byte
+            offset += 1
+            continue
+        length = struct.unpack(">H", marker[2:4])[0]
+        if kind == 0xDA:  # start of scan: the image data follows
+            return _find(stream, offset + 2 + length, size, b"\xff\xd9")
+        offset += 2 + length
+    return UNKNOWN
+
+
+def _png_walk(stream: BinaryIO, size: int) -> Completeness:
+    """Walk the chunks: reaching ``IEND`` means whole (with data after it)."""
+    offset = 8
+    for _ in range(1 << 20):
+        stream.seek(offset)
+        header = stream.read(8)
+        if len(header) < 8:
+            return INCOMPLETE
+        length, kind = struct.unpack(">I4s", header)
+        if kind == b"IEND":
+            return COMPLETE if offset + 12 <= size else INCOMPLETE
+        offset += 12 + length
+        if offset > size:
+            return INCOMPLETE
+    return UNKNOWN
+
+
+def _find(stream: BinaryIO, start: int, size: int, needle: bytes) -> Completeness:
+    stream.seek(start)
+    carry = b""
+    while True:
+        block = stream.read(1 << 20)
+        if not block:
+            return INCOMPLETE
+        if needle in carry + block:
+            return COMPLETE
+        carry = block[-(len(needle) - 1) :]
 
 
 def _text(head: bytes, tail: bytes, size: int) -> Completeness:
@@ -166,3 +219,4 @@ def _mp4(stream: BinaryIO, size: int) -> Completeness:
 
 
 _CHECKS = {"jpeg": _jpeg, "png": _png, "gif": _gif, "webp": _webp, "text": _text}
+_WALKS = {"jpeg": _jpeg_walk, "png": _png_walk}

@@ -100,6 +100,11 @@ def glob_matches(pattern: str, rel_path: PurePath) -> bool:
     return fnmatch.fnmatchcase(rel_path.name.lower(), pattern.lower())
 
 
+def is_provenance_name(name: str) -> bool:
+    """``photo.cctv-cam.png.json``: the provenance sidecar of an output, by its name."""
+    return name.lower().endswith(".json") and media_type(PurePath(name[:-5])) is not None
+
+
 def ignore_reason(rel_path: PurePath, folder: FolderConfig) -> str | None:
     """Why ``rel_path`` (relative to the watched folder) is left alone, or None to go on."""
     *dirs, name = rel_path.parts or ("",)
@@ -111,6 +116,8 @@ def ignore_reason(rel_path: PurePath, folder: FolderConfig) -> str | None:
     for pattern in JUNK_PATTERNS:
         if fnmatch.fnmatchcase(name.lower(), pattern.lower()):
             return f"a temporary, hidden or system file ({pattern!r})"
+    if is_provenance_name(name):  # e.g. in the inbox of the next folder of a chain
+        return "a provenance sidecar (the .json next to an output)"
     for pattern in folder.ignore:
         if glob_matches(pattern, rel_path) or (
             "/" not in pattern

@@ -38,6 +38,7 @@ from floradrop.journal import Job, Journal
 from floradrop.pipeline.decide import media_type
 from floradrop.pipeline.upload import ProgressLog
 from floradrop.status import JobState
+from floradrop.workflows import chains
 
 MAX_OUTPUT_BYTES = 2 * 1024**3  # 2 GiB: a larger "output" is refused, not written
 
@@ -52,6 +53,8 @@ class FetchContext:
     outputs_dir: Path
     technique_label: str  # the slug used in output names
     should_stop: Callable[[], bool] = lambda: False
+    # Outputs bound for the next folder of a chain are written here, then linked in.
+    staging_dir: Path | None = None
 
 
 def extension_for(output: RunOutput, content_type: str | None) -> str:
@@ -113,7 +116,9 @@ def fetch_outputs(job: Job, run: Run, ctx: FetchContext) -> Job:
             if found is not None:
                 record.update(status="written", path=str(found))
         if record["status"] != "written":
-            temp = temp_path(ctx.outputs_dir, f"{job.id}-{index}")
+            if ctx.staging_dir is not None:
+                ctx.staging_dir.mkdir(parents=True, exist_ok=True)
+            temp = temp_path(ctx.staging_dir or ctx.outputs_dir, f"{job.id}-{index}")
             if output.is_text:
                 with open_fresh(temp, text=True) as handle:
                     handle.write(output.url)
@@ -153,7 +158,7 @@ def fetch_outputs(job: Job, run: Run, ctx: FetchContext) -> Job:
             first = records[0].get("path")
             cost_in = None if index == 0 or not first else Path(first).name + ".json"
             document = provenance(job, run, output, record, cost_in=cost_in)
-            write_text_atomic(ctx.outputs_dir, sidecar.name, document)
+            write_text_atomic(ctx.outputs_dir, sidecar.name, document, staging=ctx.staging_dir)
         record["sidecar"] = True
         job = ctx.journal.transition(job.id, JobState.FETCHING, outputs=records)
     return job
@@ -238,6 +243,9 @@ def provenance(
             "fetched": _iso(time.time()),
         },
     }
+    previous = chains.previous_provenance(Path(job.source_path))
+    if previous is not None:  # the source was an earlier step's output: the chain so far
+        document["previous"] = previous
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 

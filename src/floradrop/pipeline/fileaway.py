@@ -75,13 +75,15 @@ def _move_original(job: Job, directory: Path, journal: Journal, state: JobState)
     return journal.transition(job.id, state, filed_path=str(filed), source_path=str(filed))
 
 
-def file_done(job: Job, folder: FolderConfig, journal: Journal) -> Job:
-    """FETCHING -> FILING -> DONE."""
+def file_done(
+    job: Job, folder: FolderConfig, journal: Journal, *, staging: Path | None = None
+) -> Job:
+    """FETCHING -> FILING -> DONE (``staging``: see :func:`point_sidecars_at`)."""
     job = journal.transition(job.id, [JobState.FETCHING, JobState.FILING], JobState.FILING)
     if folder.after == "move" and job.filed_path is None:
         job = _move_original(job, folder.done, journal, JobState.FILING)
     if job.filed_path:
-        point_sidecars_at(job, job.filed_path)
+        point_sidecars_at(job, job.filed_path, staging=staging)
     return journal.transition(job.id, JobState.FILING, JobState.DONE)
 
 

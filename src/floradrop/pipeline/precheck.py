@@ -29,6 +29,7 @@ from typing import Final
 
 from floradrop.errors import JobError
 from floradrop.flora.models import IMAGE
+from floradrop.pipeline import complete
 
 MAX_UPLOAD_BYTES: Final = 2 * 1024**3
 """The largest file floradrop uploads (2 GiB)."""
@@ -107,6 +108,13 @@ def _check_image(path: Path) -> str:
             raise JobError(
                 f"{path.name} is a damaged or incomplete image ({exc}).", hint=_IMAGE_HINT
             ) from None
+    # JPEG and PNG say exactly where the image ends (data after it is fine)
+    if kind in ("JPEG", "PNG") and complete.check(str(path)) is complete.INCOMPLETE:
+        raise JobError(
+            f"{path.name} is an incomplete image: its bytes stop before the end the format "
+            "marks (cut short while it was written or copied).",
+            hint=_IMAGE_HINT,
+        )
     content_type = _ACCEPTED.get(kind)
     if content_type is None:
         raise JobError(

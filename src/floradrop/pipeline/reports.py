@@ -71,8 +71,9 @@ def forget_report(report: Path) -> None:
             report.unlink()
 
 
-def point_sidecars_at(job: Job, original: str) -> None:
-    """Each output's provenance names the original where it is now (after filing)."""
+def point_sidecars_at(job: Job, original: str, *, staging: Path | None = None) -> None:
+    """Each output's provenance names the original where it is now (after filing); rewritten
+    by way of ``staging`` when the outputs are the next folder's inbox (a chain)."""
     for record in job.outputs:
         if not record.get("path"):
             continue
@@ -86,7 +87,8 @@ def point_sidecars_at(job: Job, original: str) -> None:
             continue
         source["path"] = original
         try:
-            replace_text_atomic(sidecar, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+            text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+            replace_text_atomic(sidecar, text, staging=staging)
         except OSError as exc:
             logger.bind(job=job.id).warning("could not update {}: {}", sidecar.name, exc)
 

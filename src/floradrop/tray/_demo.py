@@ -156,6 +156,12 @@ class DemoActions:
     def open_dashboard(self) -> None:
         self._log("open_dashboard")
 
+    def approve(self, folder: str) -> None:
+        self._log("approve", folder=folder)
+
+    def cancel(self, folder: str) -> None:
+        self._log("cancel", folder=folder)
+
     def set_start_at_login(self, enabled: bool) -> None:
         self.service_installed = enabled
         self._log("start_at_login", enabled=enabled)

@@ -22,6 +22,7 @@ from loguru import logger
 from floradrop.errors import FloradropError
 from floradrop.status import Snapshot, TrayState
 from floradrop.tray.backend import Backend, XorgDocking, backend_of, import_pystray
+from floradrop.tray.desktop import DesktopNotifications
 from floradrop.tray.icon import render_icon
 from floradrop.tray.menu import Action, MenuEntry, menu_model, tooltip_text
 from floradrop.tray.notify import Notification, Notifier
@@ -53,6 +54,12 @@ class TrayActions(Protocol):
 
     def open_dashboard(self) -> None:
         """Open the local dashboard in the browser (offered when ``dashboard=True``)."""
+
+    def approve(self, folder: str) -> None:
+        """Start the big drop held for a go-ahead in ``folder``."""
+
+    def cancel(self, folder: str) -> None:
+        """Cancel the big drop held in ``folder`` (to its failed folder, nothing charged)."""
 
 
 def build_menu(
@@ -100,6 +107,7 @@ class TrayApp:
         config_file: Path | None,
         log_file: Path | None,
         notifier: Notifier | None = None,
+        desktop: DesktopNotifications | None = None,
         dashboard: bool = False,
     ) -> None:
         self._source = snapshots
@@ -109,6 +117,7 @@ class TrayApp:
         self._config_file = config_file
         self._log_file = log_file
         self._notifier = notifier or Notifier()
+        self._desktop = desktop if desktop is not None else DesktopNotifications.for_platform()
         self._pystray = import_pystray()
         self.backend: Backend = backend_of(self._pystray.Icon)
         self.warning: str | None = self.backend.warning
@@ -314,6 +323,10 @@ class TrayApp:
                     self._actions.acknowledge()
                 case Action.OPEN_DASHBOARD:
                     self._actions.open_dashboard()
+                case Action.APPROVE if entry.path is not None:
+                    self._actions.approve(str(entry.path))
+                case Action.CANCEL_HELD if entry.path is not None:
+                    self._actions.cancel(str(entry.path))
                 case Action.OPEN if entry.path is not None:
                     open_path(entry.path)
                 case Action.START_AT_LOGIN:
@@ -347,8 +360,14 @@ class TrayApp:
 
     def _notify(self, notification: Notification) -> None:
         logger.info("notification: {}: {}", notification.title, notification.message)
+        if not self.notifications:
+            return
+        if self._desktop is not None and self._desktop.send(
+            notification.title, notification.message
+        ):
+            return  # Linux: over D-Bus, whatever pystray's backend can do
         icon = self._icon
-        if not self.notifications or not self.backend.has_notification or icon is None:
+        if not self.backend.has_notification or icon is None:
             return
         try:
             icon.notify(notification.message, notification.title)

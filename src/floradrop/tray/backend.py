@@ -23,7 +23,8 @@ TRAY_INSTALL_HINT = (
 )
 MENU_LESS_WARNING = (
     "menu-less tray (pystray {backend} backend): the icon shows the state, but it has no menu "
-    "and no notifications; use 'floradrop pause|resume|status' instead, or " + TRAY_INSTALL_HINT
+    "(notifications still come, over D-Bus); use 'floradrop pause|resume|status' instead, or "
+    + TRAY_INSTALL_HINT
 )
 
 
@@ -67,7 +68,8 @@ def backend_of(icon_class: type) -> Backend:
     )
 
 
-def _no_display_reason(environ: Mapping[str, str]) -> str | None:
+def no_display_reason(environ: Mapping[str, str]) -> str | None:
+    """Why no window (and so no tray) can show here, or None (macOS and Windows: None)."""
     if sys.platform in ("darwin", "win32"):
         return None
     if not (environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY")):
@@ -105,7 +107,7 @@ def tray_available(headless: bool) -> tuple[bool, str]:
         return False, "headless mode (--headless, or headless = true under [daemon])"
     if os.environ.get("PYSTRAY_BACKEND") == "dummy":
         return False, "PYSTRAY_BACKEND=dummy selects pystray's dummy backend, which cannot run"
-    reason = _no_display_reason(os.environ)
+    reason = no_display_reason(os.environ)
     if reason:
         return False, reason
     try:

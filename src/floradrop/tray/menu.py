@@ -28,6 +28,8 @@ class Action(enum.StrEnum):
     ACKNOWLEDGE = "acknowledge"  # past failures and the last error need no more attention
     START_AT_LOGIN = "start_at_login"  # toggles: enable when unchecked, disable when checked
     QUIT = "quit"
+    APPROVE = "approve"  # start the big drop held in ``MenuEntry.path`` (its folder)
+    CANCEL_HELD = "cancel_held"  # cancel it
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ _ATTENTION_TITLES = {
     AttentionKind.OFFLINE: "No connection",
     AttentionKind.CONFIG: "Configuration problem",
     AttentionKind.DISK: "Cannot write outputs",
+    AttentionKind.CONFIRM: "Big drop",
 }
 
 
@@ -81,8 +84,16 @@ def status_lines(snapshot: Snapshot) -> tuple[str, ...]:
         activity = f"{snapshot.running} running, {snapshot.queued} queued"
     else:
         activity = "Idle: watching for new files"
-    if snapshot.held:
-        activity += f", {snapshot.held} waiting for budget"
+    asked = sum(q.files for q in snapshot.questions)
+    if asked:
+        activity += f", {asked} to approve"
+    if snapshot.held - asked > 0:
+        activity += f", {snapshot.held - asked} waiting for budget"
+    if snapshot.scheduled:
+        windows = [f.schedule for f in snapshot.folders if f.schedule and f.schedule.held]
+        opens = sorted({w.opens for w in windows})
+        activity += f", {snapshot.scheduled} held by schedule"
+        activity += f" (starts {opens[0]})" if len(opens) == 1 else ""
     day = f"{snapshot.done_today} done today"
     if snapshot.failed_today:
         day += f", {snapshot.failed_today} failed"
@@ -104,13 +115,16 @@ def attention_lines(attention: Attention) -> tuple[str, ...]:
 
 def _folder_label(folder: FolderStatus) -> str:
     busy = sum(folder.count(s) for s in JobState if s.active)
-    waiting = folder.count(JobState.WAITING) + folder.count(JobState.HELD)
+    scheduled = folder.schedule.held if folder.schedule else 0
+    waiting = folder.count(JobState.WAITING) + folder.count(JobState.HELD) - scheduled
     failed = folder.count(JobState.FAILED)
     parts = []
     if busy:
         parts.append(f"{busy} running")
     if waiting:
         parts.append(f"{waiting} queued")
+    if scheduled:
+        parts.append(f"{scheduled} held by schedule")
     if failed:
         parts.append(f"{failed} failed")
     suffix = f" ({', '.join(parts)})" if parts else ""
@@ -131,6 +145,35 @@ def _folder_entry(folder: FolderStatus) -> MenuEntry:
             ),
         ),
     )
+
+
+def _flow_entry(flow: tuple[str, ...], steps: list[FolderStatus]) -> MenuEntry:
+    """A chain of folders as one flow: its label sums the steps, each step a submenu."""
+    busy = sum(f.count(s) for f in steps for s in JobState if s.active)
+    waiting = sum(f.count(JobState.WAITING) + f.count(JobState.HELD) for f in steps)
+    failed = sum(f.count(JobState.FAILED) for f in steps)
+    parts = [f"{busy} running"] if busy else []
+    parts += [f"{waiting} queued"] if waiting else []
+    parts += [f"{failed} failed"] if failed else []
+    suffix = f" ({', '.join(parts)})" if parts else ""
+    return MenuEntry(
+        label=shorten(" → ".join(flow) + suffix),
+        submenu=tuple(_folder_entry(step) for step in steps),
+    )
+
+
+def folder_entries(folders: tuple[FolderStatus, ...]) -> list[MenuEntry]:
+    """One entry per folder; the folders of a chain together, as one flow."""
+    entries: list[MenuEntry] = []
+    shown: set[tuple[str, ...]] = set()
+    for folder in folders:
+        if not folder.flow:
+            entries.append(_folder_entry(folder))
+        elif folder.flow not in shown:
+            shown.add(folder.flow)
+            steps = [f for f in folders if f.flow == folder.flow]
+            entries.append(_flow_entry(folder.flow, steps))
+    return entries
 
 
 def _recent_entry(title: str, items: tuple[RecentItem, ...], empty: str) -> MenuEntry:
@@ -167,6 +210,15 @@ def menu_model(
 
     entries: list[MenuEntry] = [_info(line) for line in status_lines(snapshot)]
     entries.append(SEPARATOR)
+    for question in snapshot.questions:  # the big-drop question: Start / Cancel
+        where = Path(question.folder)
+        label = question.text.rstrip("?")
+        entries.append(MenuEntry(shorten(label), Action.APPROVE, path=where))
+        entries.append(
+            MenuEntry(shorten(f"Cancel them ({question.name})"), Action.CANCEL_HELD, path=where)
+        )
+    if snapshot.questions:
+        entries.append(SEPARATOR)
     entries.append(
         MenuEntry(
             "Pause",
@@ -180,7 +232,7 @@ def menu_model(
         entries.append(MenuEntry("Open dashboard", Action.OPEN_DASHBOARD))
     entries.append(SEPARATOR)
     if snapshot.folders:
-        entries.extend(_folder_entry(folder) for folder in snapshot.folders)
+        entries.extend(folder_entries(snapshot.folders))
     else:
         entries.append(_info("No watched folders"))
     entries.append(SEPARATOR)

@@ -33,6 +33,7 @@ _NOTIFIED_ATTENTION = {
     AttentionKind.CREDITS: "Out of credits",
     AttentionKind.CONFIG: "Configuration problem",
     AttentionKind.DISK: "Cannot write outputs",
+    AttentionKind.CONFIRM: "Big drop",
 }
 
 
@@ -230,6 +231,13 @@ class Notifier:
         if last is not None and now - last < self.attention_cooldown:
             return None
         self._attention_shown[active] = now
+        if kind is AttentionKind.CONFIRM and snapshot.questions:
+            # The question itself is the title: "Start 480 files in CCTV Cam for $24.00?"
+            return Notification(
+                " ".join(q.text for q in snapshot.questions),
+                "Nothing is spent until you answer: Start or Cancel in the floradrop menu, "
+                "or 'floradrop approve' / 'floradrop cancel'.",
+            )
         if attention is not None and attention.kind == kind:
             text = attention.message
             if attention.hint:

@@ -29,7 +29,10 @@ Control = Callable[[dict[str, Any]], dict[str, Any]]
 # Actions the page may ask for, and the control command each becomes. ``job`` actions name a
 # job id, which is looked up in the journal; ``folder`` ones may name a watched folder.
 JOB_ACTIONS = frozenset({"retry", "cancel", "approve"})
-GLOBAL_ACTIONS = frozenset({"pause", "resume", "acknowledge"})
+GLOBAL_ACTIONS = frozenset({"pause", "resume", "acknowledge", "approve"})
+# Control commands that take {"targets": [job id | folder]} (floradrop.money); approve with no
+# target starts every big drop held for the go-ahead.
+TARGETED = frozenset({"approve", "cancel"})
 
 
 class ApiError(Exception):
@@ -208,8 +211,11 @@ def action(ctx: Context, body: Mapping[str, Any]) -> dict[str, Any]:
         request["job"] = data["id"]
         if name == "retry":
             request["path"] = data["now_at"]
-    elif name not in GLOBAL_ACTIONS:
+    elif name not in GLOBAL_ACTIONS and not folder:
         raise ApiError(400, f"{name} needs a job")
+    if name in TARGETED:  # approve / cancel name their jobs or folder as "targets"
+        target = request.pop("job", None) or request.pop("folder", None)
+        request["targets"] = [str(target)] if target is not None else []
     reply = ctx.control(request)
     if not reply.get("ok"):
         raise ApiError(409, str(reply.get("error") or f"{name} failed"))

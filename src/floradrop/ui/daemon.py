@@ -18,8 +18,17 @@ if TYPE_CHECKING:
     from floradrop.config import Config
     from floradrop.engine import Engine
 
-ACTIONS = frozenset({control.PAUSE, control.RESUME, control.RETRY, control.ACKNOWLEDGE})
-FOLDER_ACTIONS = frozenset({control.PAUSE, control.RESUME})
+ACTIONS = frozenset(
+    {
+        control.PAUSE,
+        control.RESUME,
+        control.RETRY,
+        control.ACKNOWLEDGE,
+        control.APPROVE,
+        control.CANCEL,
+    }
+)
+FOLDER_ACTIONS = frozenset({control.PAUSE, control.RESUME, control.APPROVE, control.CANCEL})
 
 
 def start_dashboard(config: Config, engine: Engine, handler: Control) -> Dashboard | None:

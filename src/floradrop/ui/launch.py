@@ -34,9 +34,9 @@ def open_dashboard(state_dir: Path) -> str:
     """
     url = dashboard_url(state_dir)
     if not webbrowser.open(url):
-        raise FloradropError(
+        raise FloradropError(  # the address is not in the message: it holds the token
             "no web browser could be started.",
-            hint=f"open this address yourself: {url}",
+            hint="run 'floradrop dashboard --url' and open the address it prints",
             title="Cannot open the dashboard",
         )
     return url

@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from floradrop.journal import Journal
+from floradrop.money import ASKED, CANCELLABLE
 from floradrop.status import ACTIVE_STATES, TERMINAL_STATES, JobState, Snapshot
 
 MAX_JOBS_PER_FOLDER = 200
 _UNFINISHED = [s.value for s in JobState if not s.terminal]
 _KNOWN = {s.value for s in JobState}
+_CANCELLABLE = {s.value for s in CANCELLABLE}
 
 
 def _eta(progress: float, elapsed: float) -> float | None:
@@ -53,10 +55,10 @@ def now_view(
     tmarks = ", ".join("?" for _ in terminal)
     for folder in data["folders"]:
         path = folder["path"]
-        folder["paused"] = path in paused_folders
+        folder["paused"] = folder.get("paused") or path in paused_folders
         rows = journal.select(
             "SELECT id, rel_path, state, progress, note, technique, run_cost, created_at, "
-            "submitted_at, source_path FROM jobs WHERE folder = ? AND "
+            "submitted_at, source_path, approval FROM jobs WHERE folder = ? AND "
             f"state IN ({marks}) ORDER BY id + 0 LIMIT ?",  # + 0: found by (folder, state)
             [path, *_UNFINISHED, MAX_JOBS_PER_FOLDER],
         )
@@ -76,6 +78,9 @@ def now_view(
                     "elapsed": round(elapsed, 1),
                     "eta": _eta(pct, now - row["submitted_at"]) if row["submitted_at"] else None,
                     "why": _why(state, row["note"], snapshot.paused, folder["paused"]),
+                    # the big-drop guard asks before these start (floradrop.money)
+                    "asked": row["approval"] == ASKED,
+                    "cancellable": state in _CANCELLABLE,
                     "note": row["note"],
                     "technique": row["technique"],
                     "cost": row["run_cost"],

@@ -77,8 +77,10 @@ class Handler(BaseHTTPRequestHandler):
     # -- plumbing ---------------------------------------------------------------------------
 
     def log_message(self, format: str, *args: Any) -> None:
-        path = urlsplit(self.path).path  # never the query: /login carries the token
-        logger.trace("dashboard: {} {} {}", self.command, path, args[1] if len(args) > 1 else "")
+        # Never the query (/login carries the token) nor a malformed request line (it may).
+        path = urlsplit(getattr(self, "path", "") or "").path
+        outcome = args[1] if format.startswith('"%s"') and len(args) > 1 else "refused"
+        logger.trace("dashboard: {} {} {}", self.command or "-", path, outcome)
 
     def _send(
         self,

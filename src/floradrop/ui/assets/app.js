@@ -131,13 +131,11 @@ function jobLine(job) {
     bits.push("for " + duration(job.elapsed));
   }
   const buttons = [];
-  const pending = !TERMINAL.has(job.state) && !ACTIVE.has(job.state) &&
-    !["waiting", "held"].includes(job.state);
-  if (pending && can("approve")) {
+  if (job.asked && can("approve")) {  // held by the big-drop guard: the user's go-ahead
     buttons.push(el("button", { class: "primary", text: "Start", "data-action": "approve",
       onclick: () => act({ action: "approve", job: job.id }) }));
   }
-  if (can("cancel") && !TERMINAL.has(job.state)) {
+  if (job.cancellable && can("cancel")) {  // no run created yet: nothing is charged
     buttons.push(el("button", { class: "danger", text: "Cancel", "data-action": "cancel",
       onclick: () => act({ action: "cancel", job: job.id }) }));
   }
@@ -153,7 +151,24 @@ function jobLine(job) {
     el("div", { class: "actions" }, buttons));
 }
 
+function renderQuestions(now) {
+  const box = $("questions");
+  box.replaceChildren();
+  for (const question of now.questions || []) {
+    box.append(el("div", { class: "question", "data-question": question.folder },
+      el("b", { text: question.text }),
+      el("span", { class: "actions" },
+        can("approve") ? el("button", { type: "button", class: "primary", text: "Start",
+          "data-action": "approve",
+          onclick: () => act({ action: "approve", folder: question.folder }) }) : null,
+        can("cancel") ? el("button", { type: "button", class: "danger", text: "Cancel",
+          "data-action": "cancel",
+          onclick: () => act({ action: "cancel", folder: question.folder }) }) : null)));
+  }
+}
+
 function renderNow(now) {
+  renderQuestions(now);
   const box = $("folders");
   box.replaceChildren();
   if (!now.folders.length) box.append(el("p", { class: "empty", text: "No folders configured." }));
@@ -297,7 +312,7 @@ async function showJob(id) {
     buttons.push(el("button", { type: "button", class: "primary", text: "Retry (new paid run)",
       "data-action": "retry", onclick: () => act({ action: "retry", job: job.id }, loadHistory) }));
   }
-  if (!TERMINAL.has(job.state) && history.actions.includes("cancel")) {
+  if (["waiting", "held", "uploading"].includes(job.state) && history.actions.includes("cancel")) {
     buttons.push(el("button", { type: "button", class: "danger", text: "Cancel",
       "data-action": "cancel", onclick: () => act({ action: "cancel", job: job.id }, loadHistory) }));
   }
