@@ -71,6 +71,7 @@ from floradrop.status import (
     AttentionKind,
     FolderStatus,
     JobState,
+    Notice,
     RecentItem,
     Snapshot,
 )
@@ -165,6 +166,7 @@ def build_snapshot(
     log_file: Path | None = None,
     service_installed: bool | None = None,
     clock: Callable[[], datetime] | None = None,
+    notices: tuple[Notice, ...] = (),
 ) -> Snapshot:
     """The status snapshot, from the journal plus (when the daemon runs) its live state."""
     counts = journal.counts()
@@ -258,6 +260,7 @@ def build_snapshot(
         queued=total([JobState.WAITING]),
         held=held,
         scheduled=scheduled,
+        notices=notices,
         done_today=journal.finished_since(midnight, JobState.DONE),
         failed_today=failed_today,
         spend_today_usd=journal.spend(today()),
@@ -602,6 +605,7 @@ class Engine:
             log_file=self.log_file,
             service_installed=self.service_installed,
             clock=self.schedule.clock,
+            notices=tuple(self.actions.notices) if self.actions is not None else (),
         )
         self._snapshot_cache = (now, snap)
         return snap

@@ -363,7 +363,7 @@ class TrayApp:
         if not self.notifications:
             return
         if self._desktop is not None and self._desktop.send(
-            notification.title, notification.message
+            notification.title, notification.message, open_path=notification.open_path
         ):
             return  # Linux: over D-Bus, whatever pystray's backend can do
         icon = self._icon

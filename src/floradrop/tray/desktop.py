@@ -45,8 +45,9 @@ class DesktopNotifications:
             return None
         return cls()
 
-    def send(self, title: str, message: str) -> bool:
-        """Show one notification; True once the notification server took it."""
+    def send(self, title: str, message: str, *, open_path: Path | None = None) -> bool:
+        """Show one notification (with an "Open" button for ``open_path``); True once the
+        notification server took it."""
         with self._lock:
             if self._notifier is None and self.broken is None:
                 self.broken = session_bus_problem(os.environ)
@@ -58,7 +59,12 @@ class DesktopNotifications:
                     from desktop_notifier import DesktopNotifierSync
 
                     self._notifier = DesktopNotifierSync(app_name=self.app_name, app_icon=None)
-                self._notifier.send(title=title, message=message, on_dispatched=dispatched.set)
+                self._notifier.send(
+                    title=title,
+                    message=message,
+                    buttons=_open_button(open_path),
+                    on_dispatched=dispatched.set,
+                )
             except Exception as exc:  # a notification is never worth a crash
                 self.broken = f"{type(exc).__name__}: {exc}"
             if not dispatched.is_set() and self.broken is None:
@@ -74,6 +80,16 @@ class DesktopNotifications:
         if loop is not None and not loop.is_running():
             loop.close()
         self._notifier = None
+
+
+def _open_button(path: Path | None) -> tuple[Any, ...]:
+    if path is None:
+        return ()
+    from desktop_notifier import Button
+
+    from floradrop.tray.opener import open_path
+
+    return (Button(title="Open", on_pressed=lambda: open_path(path)),)
 
 
 def session_bus_problem(environ: Mapping[str, str]) -> str | None:

@@ -41,6 +41,7 @@ _NOTIFIED_ATTENTION = {
 class Notification:
     title: str
     message: str
+    open_path: Path | None = None  # an "Open" button for this file, where the desktop has one
 
 
 def _plural(count: int, noun: str) -> str:
@@ -114,6 +115,7 @@ class Notifier:
         self._burst: _Burst | None = None
         self._attention_shown: dict[str, float] = {}
         self._attention_active: str | None = None
+        self._notices_seen: float | None = None
 
     def update(self, snapshot: Snapshot, now: float) -> list[Notification]:
         """Take in the snapshot read at ``now`` (monotonic seconds); return what to show."""
@@ -130,7 +132,17 @@ class Notifier:
         done = self._flush_batches(snapshot, now)
         if done is not None:
             out.append(done)
+        out.extend(self._notices(snapshot))
         return out
+
+    def _notices(self, snapshot: Snapshot) -> list[Notification]:
+        """What notify actions asked for since the last snapshot (each once)."""
+        seen = self._notices_seen
+        latest = max((n.at for n in snapshot.notices), default=seen or 0.0)
+        self._notices_seen = max(latest, seen or 0.0)
+        if seen is None:
+            return []  # nothing from before the first snapshot
+        return [Notification(n.title, n.message, n.path) for n in snapshot.notices if n.at > seen]
 
     def _collect(self, previous: Snapshot, snapshot: Snapshot, now: float) -> None:
         before = {f.name: f for f in previous.folders}
