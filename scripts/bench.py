@@ -62,6 +62,11 @@ def reset_peak_rss() -> None:
         Path("/proc/self/clear_refs").write_text("5")
 
 
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -574,10 +579,15 @@ def case_sdk(root: Path, quick: bool) -> dict[str, Any]:
             rtt = round_trips(emu.base_url, emu.key, sample)
             bound = math.ceil(n / 8) * (run_seconds + sum(rtt.values()))
             env = dict(os.environ, FLORA_API_KEY=emu.key, FLORA_BASE_URL=emu.base_url)
-            if os.environ.get("FLORADROP_BENCH_SRC"):  # e.g. main's src/, for "before" figures
-                env["PYTHONPATH"] = os.environ["FLORADROP_BENCH_SRC"]
+            src = Path(os.environ.get("FLORADROP_BENCH_SRC") or ROOT / "src")
+            env["PYTHONPATH"] = str(src)  # e.g. an older commit's src/, for "before" figures
+            settings = (src / "floradrop" / "config" / "settings.py").read_text()
+            # A batch run on purpose: the big-drop guard would wait for `floradrop approve`.
+            guard = "confirm_above_files = 100000\nconfirm_above_usd = 100000\n"
+            guard = guard if "confirm_above_files" in settings else ""
             times: dict[str, list[float]] = {"floradrop": [], "sdk": []}
             requests: dict[str, Counter[str]] = {}
+            cpu: dict[str, list[float]] = {}  # CPU seconds per file, start-up included
             for trial in range(2 * pairs):
                 # fd, sdk, sdk, fd, fd, sdk: neither always goes first
                 tool = ("floradrop", "sdk")[(trial + trial // 2) % 2]
@@ -596,6 +606,7 @@ def case_sdk(root: Path, quick: bool) -> dict[str, Any]:
                         f"[daemon]\nstate_dir = {str(trial_root / 'state')!r}\n"
                         f"log_dir = {str(trial_root / 'logs')!r}\nmax_concurrent_runs = 8\n"
                         "max_concurrent_uploads = 8\npoll_interval_seconds = 2\n"
+                        + guard
                         + folder(trial_root, "in", "cctv-cam"),
                         encoding="utf-8",
                     )
@@ -609,7 +620,7 @@ def case_sdk(root: Path, quick: bool) -> dict[str, Any]:
                         "--workspace", emu.workspace_id, "--technique", "cctv-cam",
                         "--runs", "8", "--uploads", "8", "--poll-ms", "2000",
                     ]  # fmt: skip
-                t0 = time.monotonic()
+                t0, cpu0 = time.monotonic(), children_cpu_seconds()
                 done = subprocess.run(
                     command,
                     env=dict(env, SDK_DIR=str(sdk)),
@@ -618,6 +629,7 @@ def case_sdk(root: Path, quick: bool) -> dict[str, Any]:
                     check=False,
                 )
                 elapsed = time.monotonic() - t0
+                cpu.setdefault(tool, []).append((children_cpu_seconds() - cpu0) / n)
                 if done.returncode:
                     raise SystemExit(f"bench: {tool} failed:\n{done.stderr[-2000:]}")
                 outputs = [p for p in (trial_root / "in-outputs").iterdir() if p.suffix == ".png"]
@@ -636,6 +648,9 @@ def case_sdk(root: Path, quick: bool) -> dict[str, Any]:
                     round(min(times["floradrop"]) / max(times["sdk"]), 3),
                     round(max(times["floradrop"]) / min(times["sdk"]), 3),
                 ],
+                "cpu_ms_per_file": {
+                    tool: round(statistics.median(v) * 1000, 1) for tool, v in cpu.items()
+                },
                 "round_trips_ms": {k: round(v * 1000, 1) for k, v in rtt.items()},
                 "bound_s": round(bound, 2),
                 "floradrop_over_bound": round(fd / bound, 3),

@@ -5,7 +5,7 @@ Threads (all named, stopped and joined in order by :meth:`Engine.stop`):
 * the intake (``pipeline.watch`` / ``pipeline.settle``) reports settled files;
 * ``floradrop-admit`` turns each into a journaled job (``pipeline.admit``);
 * ``floradrop-scheduler`` decides what runs next: it admits waiting jobs within the upload and
-  run limits and the budgets, starts poll cycles, and probes the API while offline or blocked;
+  run limits and budgets, starts the polls that are due, and probes the API offline or blocked;
 * ``floradrop-upload-*`` workers upload and submit, ``floradrop-fetch-*`` workers fetch and file
   away, ``floradrop-poll`` polls.
 
@@ -71,6 +71,7 @@ from floradrop.status import (
     AttentionKind,
     FolderStatus,
     JobState,
+    Notice,
     RecentItem,
     Snapshot,
 )
@@ -165,6 +166,7 @@ def build_snapshot(
     log_file: Path | None = None,
     service_installed: bool | None = None,
     clock: Callable[[], datetime] | None = None,
+    notices: tuple[Notice, ...] = (),
 ) -> Snapshot:
     """The status snapshot, from the journal plus (when the daemon runs) its live state."""
     counts = journal.counts()
@@ -258,6 +260,7 @@ def build_snapshot(
         queued=total([JobState.WAITING]),
         held=held,
         scheduled=scheduled,
+        notices=notices,
         done_today=journal.finished_since(midnight, JobState.DONE),
         failed_today=failed_today,
         spend_today_usd=journal.spend(today()),
@@ -602,6 +605,7 @@ class Engine:
             log_file=self.log_file,
             service_installed=self.service_installed,
             clock=self.schedule.clock,
+            notices=tuple(self.actions.notices) if self.actions is not None else (),
         )
         self._snapshot_cache = (now, snap)
         return snap
@@ -1081,11 +1085,11 @@ class Engine:
         """A job that moved on loses its retry state and last error (a daemon runs for weeks)."""
         self._attempts.pop(job_id, None)
         self._not_before.pop(job_id, None)
-        self._uploaded_ahead.discard(job_id)
         if self.live.last_error_job == job_id:
             self.live.last_error = self.live.last_error_job = None
-        if not keep_progress:
+        if not keep_progress:  # (a job that is finished, not one that moved on)
             self.live.progress.pop(job_id, None)
+            self._uploaded_ahead.discard(job_id)
 
     def _rule(self, job: Job) -> tuple[FolderConfig, Rule, Technique]:
         folder = self.folders[job.folder]

@@ -86,6 +86,17 @@ class RecentItem:
 
 
 @dataclass(frozen=True)
+class Notice:
+    """A notification a folder's ``notify`` action asked for (an output landed, a file failed);
+    the tray shows it with an "Open" button for ``path``."""
+
+    at: float  # epoch seconds
+    title: str
+    message: str
+    path: Path | None = None
+
+
+@dataclass(frozen=True)
 class ScheduleStatus:
     """A folder's schedule window (``schedule = "22:00-07:00"``) as status shows it."""
 
@@ -129,6 +140,7 @@ class Snapshot:
     queued: int = 0  # jobs waiting
     held: int = 0  # jobs waiting for budget
     scheduled: int = 0  # jobs held until their folder's schedule window opens
+    notices: tuple[Notice, ...] = ()  # asked for by notify actions, newest last
     done_today: int = 0
     failed_today: int = 0
     spend_today_usd: float = 0.0

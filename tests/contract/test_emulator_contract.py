@@ -90,6 +90,16 @@ def _drive(emulator: Emulator) -> None:
         broken = api.post("/assets", json={"source": "signed-url", "workspace_id": ws}).json()
         api.post(f"/assets/{broken['asset_id']}/retry")
         api.get(f"/assets/{broken['asset_id']}")
+        # Server-side fetch of a source URL: created pending, then failed (no internet here)
+        fetched = api.post(
+            "/assets", json={"source": "https://example.invalid/a.png", "workspace_id": ws}
+        ).json()
+        for _ in range(2000):
+            if api.get(f"/assets/{fetched['asset_id']}").json()["status"] != "pending_upload":
+                break
+        api.post(  # 400: a loopback source is refused (SSRF protection)
+            "/assets", json={"source": "https://127.0.0.1/a.png", "workspace_id": ws}
+        )
         api.get("/assets", params={"limit": 1})
         api.get("/assets", params={"workspace_id": ws, "project_id": emulator.project_id})
         api.get("/assets/asset_000000")  # 404

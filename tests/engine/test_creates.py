@@ -101,3 +101,38 @@ def test_answers_lost_together_never_pay_twice(
     check_exactly_once(slow_emu, jobs, 10)
     assert slow_emu.stats.faults["lose_response"] == 3
     assert gate is not None and not gate.unknown("cctv-cam")
+
+
+def test_the_next_files_are_uploaded_ahead_once_and_then_run(
+    tmp_path: Path, slow_emu: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write_config(
+        tmp_path,
+        folder_toml(tmp_path, "in", "cctv-cam"),
+        daemon="max_concurrent_runs = 3\nmax_concurrent_uploads = 4",
+    )
+    (tmp_path / "in").mkdir()
+    tasks: Counter[tuple[int, bool]] = Counter()
+    most_running = [0]
+    with running(config, slow_emu) as daemon:
+        engine = daemon.engine
+        upload_task = engine._upload_task
+
+        def counted(job: Any, ahead: bool = False) -> None:
+            tasks[(job.id, ahead)] += 1
+            running_now = len(daemon.jobs(JobState.SUBMITTING, JobState.RUNNING))
+            most_running[0] = max(most_running[0], running_now)
+            upload_task(job, ahead)
+
+        monkeypatch.setattr(engine, "_upload_task", counted)
+        for n in range(9):
+            drop(tmp_path / "in", f"photo{n}.png", png_bytes(700 + n))
+        daemon.wait_state(9, JobState.DONE, timeout=90)
+        jobs = daemon.jobs()
+    check_exactly_once(slow_emu, jobs, 9)
+    assert slow_emu.stats.requests[("POST", "/assets")] == 9  # each file uploaded once
+    ahead = [job_id for (job_id, is_ahead) in tasks if is_ahead]
+    assert ahead, "no file was uploaded ahead of its run"
+    assert all(n == 1 for n in tasks.values()), tasks  # uploaded ahead once, run once
+    assert all(tasks[(job_id, False)] == 1 for job_id in ahead)
+    assert most_running[0] <= 3

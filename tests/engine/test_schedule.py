@@ -40,10 +40,11 @@ def drive(
     return polls
 
 
+@pytest.mark.parametrize("batch", [3, 10**6])
 @pytest.mark.parametrize("interval", [0.5, 2.0, 3.0])
-def test_no_run_is_polled_twice_within_two_seconds(interval: float) -> None:
+def test_no_run_is_polled_twice_within_two_seconds(interval: float, batch: int) -> None:
     clock = Clock()
-    schedule = PollSchedule(interval)
+    schedule = PollSchedule(interval, batch=batch)
     # runs created at scattered times, some together, with and without estimates
     for job_id, at in enumerate([0.0, 0.05, 0.1, 0.9, 1.3, 1.31, 4.2, 7.77]):
         clock.now = 1000.0 + at
@@ -98,6 +99,32 @@ def test_runs_due_together_are_polled_together_never_early() -> None:
     assert schedule.take_due(3.0) == [3]
     schedule.forget(3)
     assert schedule.take_due(4.1) == [1, 2]
+
+
+def test_runs_in_their_cadence_join_a_run_list_poll() -> None:
+    schedule = PollSchedule(2.0, batch=3)
+    for job_id, at in enumerate([0.0, 0.05, 0.1]):
+        schedule.track(job_id, "t", now=at)  # due 2.0 to 2.1: three, so a run-list page
+    schedule.track(10, "t", now=1.0)  # due 3.0, in its cadence: joins the page at 2.1
+    schedule.learn("t", 6.0)
+    schedule.track(11, "t", now=1.0)  # aimed at 7.0: never polled early
+    assert schedule.take_due(2.1) == [0, 1, 2, 10]
+    schedule.polled([0, 1, 2, 10], 2.1)
+    schedule.track(12, "u", now=2.5)  # due 4.5, but ...
+    assert schedule.take_due(4.1) == [0, 1, 2, 10, 12]  # (12 was never polled: it may join)
+    schedule.polled([0, 1, 2, 10, 12], 4.1)
+    assert schedule.take_due(5.0) == []
+    # a run polled less than 2 s ago does not join; below the threshold nobody joins
+    few = PollSchedule(2.0, batch=3)
+    few.track(1, "t", now=0.0)
+    few.track(2, "t", now=1.0)
+    assert few.take_due(2.0) == [1]
+    few.polled([1], 2.0)
+    assert few.take_due(3.0) == [2]
+    few.polled([2], 3.0)
+    for job_id in (3, 4, 5):
+        few.track(job_id, "t", now=2.0)  # due 4.0 with 1: a page
+    assert few.take_due(4.0) == [1, 3, 4, 5]  # not 2, polled 1 s ago
 
 
 def test_creates_run_concurrently_in_the_normal_case() -> None:

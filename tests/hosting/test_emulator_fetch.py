@@ -115,3 +115,32 @@ def test_asset_sources_over_50_mb_or_on_loopback_are_refused(
         created = create_from(api, emulator, f"{file_server.url}/huge.png")
         asset = settled_asset(api, created.json()["asset_id"])
     assert asset["status"] == "failed" and "50 MB" in asset["failure_message"]
+
+
+def test_the_command_line_switch_allows_loopback(file_server: FileServer) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    file_server.routes["/a.png"] = (200, PNG, png())
+    argv = [sys.executable, "-m", "floradrop", "emulator", "--port", "0", "--quiet"]
+    proc = subprocess.Popen(
+        [*argv, "--run-seconds", "0", "--allow-private-fetch"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(3)]
+        env = dict(line.split(" ", 1)[1].strip().split("=", 1) for line in lines[1:3])
+        auth = {"Authorization": f"Bearer {env['FLORA_API_KEY']}"}
+        with httpx.Client(base_url=env["FLORA_BASE_URL"], headers=auth, timeout=30) as api:
+            run = start(api, "cctv-cam", [image_input(f"{file_server.url}/a.png")]).json()
+            done = run_until_done(api, run["run_id"])
+        assert done["status"] == "completed", done
+        assert file_server.hits == ["/a.png"]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=20)

@@ -474,7 +474,7 @@ def test_question_buttons_on_the_desktop_notification_approve_and_cancel(
             super().__init__()
             self.sent: list[tuple[str, list[tuple[str, Any]]]] = []
 
-        def send(self, title: str, message: str, buttons: Any = ()) -> bool:
+        def send(self, title: str, message: str, buttons: Any = (), **_: Any) -> bool:
             self.sent.append((title, list(buttons)))
             return True
 
@@ -486,7 +486,7 @@ def test_question_buttons_on_the_desktop_notification_approve_and_cancel(
         Notification(
             "Start 480 files in CCTV Cam for $24.00?",
             "Nothing is spent until you answer.",
-            (
+            buttons=(
                 MenuEntry("Start", Action.APPROVE, path=where),
                 MenuEntry("Cancel", Action.CANCEL_HELD, path=where),
             ),

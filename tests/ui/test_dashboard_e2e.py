@@ -180,6 +180,10 @@ def test_dashboard_in_chromium(daemon: UiDaemon, browser: Any, tmp_path: Path) -
     wait_for(lambda: browser.current_url == f"http://127.0.0.1:{port}/", 30, "the redirect")
     wait_for(lambda: by(browser, "[data-folder]"), 30, "the folders in Now")
     assert "token=" not in browser.current_url
+    # Each folder says whether its files are uploaded to FLORA or hosted in the user's bucket.
+    assert {t.get_attribute("data-transfer") for t in by(browser, "[data-folder] .transfer")} == {
+        "upload"
+    }
 
     # Pause all from the page: the daemon is paused, and dropped files wait in Now.
     click(browser, "#pause-all", "the Pause all button")

@@ -267,6 +267,7 @@ def test_now_lists_unfinished_jobs_with_their_batch(setup: Any) -> None:
     assert [j["name"] for j in folder["jobs"]] == ["two.png"]
     assert folder["jobs"][0]["why"] == "waiting for budget"
     assert folder["batch"] == {"done": 1, "total": 2}
+    assert folder["transfer"] == "upload" and folder["links"] is False  # host or upload, shown
     assert data["actions"] == ["approve", "cancel", "pause", "resume", "retry"]
     assert folder["jobs"][0]["cancellable"] and not folder["jobs"][0]["asked"]
 

@@ -46,4 +46,4 @@ def test_the_actions_example(isolated_home: Path) -> None:
     assert [a.kind for a in folder.on_done] == ["command", "webhook"]
     assert folder.on_done[0].command == ("/usr/local/bin/publish", "--to", "web")
     assert folder.on_done[1].secret_env == "FLORADROP_HOOK_SECRET"
-    assert [a.kind for a in folder.on_failed] == ["command"]
+    assert [a.kind for a in folder.on_failed] == ["command", "notify"]

@@ -1,7 +1,7 @@
 """What a folder does when outputs land (``[[folders.on_done]]``) or a file fails
 (``[[folders.on_failed]]``): run a command, or POST the provenance to a webhook.
 
-Each table is one action, with exactly one of ``command`` or ``webhook``::
+Each table is one action, with exactly one of ``command``, ``webhook`` or ``notify = true``::
 
     [[folders.on_done]]
     command = ["/usr/local/bin/publish", "--to", "web"]   # never through a shell
@@ -44,6 +44,8 @@ class Action(BaseModel):
     """An https address (plain http only to 127.0.0.1/localhost) the provenance is POSTed to."""
     secret_env: str | None = None
     secret_keyring: str | None = None
+    notify: bool = False
+    """A desktop notification, with an "Open" button for the output (or the error report)."""
 
     @field_validator("command", mode="before")
     @classmethod
@@ -110,9 +112,9 @@ class Action(BaseModel):
 
     @model_validator(mode="after")
     def _one_kind(self) -> Action:
-        if (self.command is None) == (self.webhook is None):
+        if (self.command is not None) + (self.webhook is not None) + self.notify != 1:
             raise invalid(
-                "needs exactly one of `command` or `webhook`",
+                "needs exactly one of `command`, `webhook` or `notify = true`",
                 fix="give each action a table of its own",
             )
         if self.webhook is not None and (self.secret_env is None) == (self.secret_keyring is None):
@@ -131,10 +133,9 @@ class Action(BaseModel):
 
     @property
     def kind(self) -> str:
+        if self.notify:
+            return "notify"
         return "command" if self.command is not None else "webhook"
-
-    def describe(self) -> str:
-        return " ".join(self.command) if self.command is not None else f"POST {self.webhook}"
 
 
 def coerce_actions(value: Any) -> Any:

@@ -30,6 +30,7 @@ from floradrop.flora.throttle import Throttle
 
 CONNECT_TIMEOUT = 10.0
 TRANSFER_TIMEOUT = 300.0  # read/write timeout for uploads and downloads of large files
+KEEP_ALIVE = 64  # idle connections kept open
 
 # Failures that happen before any byte of the request can have reached the server.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
@@ -103,6 +104,9 @@ class HttpSession:
             timeout=self.timeout,
             headers={"User-Agent": user_agent()},
             follow_redirects=False,
+            # One pool for the daemon: uploads, creates, polls and downloads all in flight at
+            # once keep their connections (httpx keeps only 20 alive by default).
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=KEEP_ALIVE),
         )
 
     def close(self) -> None:

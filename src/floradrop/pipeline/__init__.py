@@ -10,6 +10,8 @@ admit      ``pipeline.admit``           hash, spot duplicates, journal the job
 upload     ``pipeline.upload``          bindings -> run inputs (assets uploaded, text read)
 submit     ``pipeline.submit``          one run per job, exactly once (idempotency key)
 poll       ``pipeline.poll``            batch or per-run polling until terminal
+           ``pipeline.schedule``        pure: when each run is due; when creates may overlap
+           ``pipeline.polling``         polls the runs that are due, hands back the ends
 fetch      ``pipeline.fetch``           outputs written atomically, with provenance
 file away  ``pipeline.fileaway``        the original to done/ or failed/ (+ report)
 =========  ===========================  ================================================

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from floradrop.flora.models import Run
 from floradrop.journal import Job, Journal, StaleTransition
+from floradrop.pipeline import poll
 from floradrop.pipeline.fileaway import Failure
 from floradrop.pipeline.poll import Poller
 from floradrop.pipeline.schedule import PollSchedule
@@ -55,7 +56,7 @@ class RunPolling:
         self.journal = journal
         self.hooks = hooks
         self.run_timeout_seconds = run_timeout_seconds
-        self.schedule = PollSchedule(interval)
+        self.schedule = PollSchedule(interval, batch=poll.BATCH_THRESHOLD)
         self._clock = clock
         self._wall = wall
         self._lock = threading.Lock()

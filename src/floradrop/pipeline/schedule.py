@@ -12,6 +12,10 @@ Polling (:class:`PollSchedule`). Every run has its own due time:
 The poller wakes at the earliest due time. Runs due within :data:`GATHER_SECONDS` of it are
 polled together, at the latest of their due times (never before any of them is due), so that
 runs created together are asked about with one run-list page rather than one request each.
+When that page is asked for (``batch`` runs or more), the runs in their 2-5 s cadence that
+would be due within one interval join it (if their last poll is 2 s old): one page then
+answers for every run in flight, as in the former global cycle. A first poll aimed at an
+estimate never joins early.
 
 Creating (:class:`CreateGate`). FLORA answers a create whose answer was lost with a 409 that
 does not say which run it was; the run is then found in the run list as the oldest run of the
@@ -33,6 +37,7 @@ from dataclasses import dataclass
 MIN_POLL_INTERVAL = 2.0
 FIRST_POLL_FLOOR = 0.5  # a learned first poll is never sooner than this after the create
 GATHER_SECONDS = 0.25  # runs due within this of each other are polled with one request
+BATCH = 3  # runs polled at once from which one run-list page is used (poll.BATCH_THRESHOLD)
 _LEARNED_RUNS = 20
 
 
@@ -40,6 +45,7 @@ _LEARNED_RUNS = 20
 class _Due:
     technique: str
     due: float
+    aimed: bool = False  # a first poll aimed at an estimate (FLORA's or learned)
     last: float | None = None  # when the previous poll was sent
     taken: bool = False  # a poll for it is under way
 
@@ -47,9 +53,16 @@ class _Due:
 class PollSchedule:
     """Per-run due times. Not thread-safe: the caller serialises access."""
 
-    def __init__(self, interval: float = MIN_POLL_INTERVAL, *, gather: float = GATHER_SECONDS):
+    def __init__(
+        self,
+        interval: float = MIN_POLL_INTERVAL,
+        *,
+        gather: float = GATHER_SECONDS,
+        batch: int = BATCH,
+    ) -> None:
         self.interval = max(MIN_POLL_INTERVAL, interval)
         self.gather = gather
+        self.batch = batch  # from this many runs at once, one run-list page answers for all
         self._runs: dict[int, _Due] = {}
         self._durations: dict[str, deque[float]] = {}
 
@@ -79,12 +92,15 @@ class PollSchedule:
         if known is not None:
             return known.due
         created = now - max(0.0, age)
+        learned = self.expected_seconds(technique)
         if estimated_seconds is not None and estimated_seconds >= 0:
             delay = float(estimated_seconds)
+        elif learned is not None:
+            delay = max(FIRST_POLL_FLOOR, learned)
         else:
-            learned = self.expected_seconds(technique)
-            delay = max(FIRST_POLL_FLOOR, learned) if learned is not None else self.interval
-        entry = _Due(technique, created + delay)
+            delay = self.interval
+        aimed = estimated_seconds is not None or learned is not None
+        entry = _Due(technique, created + delay, aimed)
         self._runs[job_id] = entry
         return entry.due
 
@@ -125,9 +141,20 @@ class PollSchedule:
         group = self._group()
         if group is None or group[0] > now:
             return []
-        for job_id in group[1]:
+        due = group[1]
+        if len(due) >= self.batch:  # a run-list page: the runs in their cadence join it
+            due += [
+                job_id
+                for job_id, e in self._runs.items()
+                if not e.taken
+                and not e.aimed
+                and job_id not in due
+                and e.due <= now + self.interval
+                and (e.last is None or now - e.last >= MIN_POLL_INTERVAL)
+            ]
+        for job_id in due:
             self._runs[job_id].taken = True
-        return group[1]
+        return sorted(due)
 
     def polled(self, job_ids: list[int], sent_at: float) -> None:
         """A poll for ``job_ids`` was sent at ``sent_at``: each is next due one interval later."""
@@ -136,7 +163,7 @@ class PollSchedule:
             if entry is not None:
                 entry.last = sent_at
                 entry.due = sent_at + self.interval
-                entry.taken = False
+                entry.taken = entry.aimed = False
 
     def last_polled(self, job_id: int) -> float | None:
         entry = self._runs.get(job_id)

@@ -367,7 +367,7 @@ class TrayApp:
             (entry.label, functools.partial(self._choose, entry)) for entry in notification.buttons
         ]
         if self._desktop is not None and self._desktop.send(
-            notification.title, notification.message, buttons
+            notification.title, notification.message, buttons, open_path=notification.open_path
         ):
             return  # Linux: over D-Bus, whatever pystray's backend can do
         icon = self._icon

@@ -50,11 +50,14 @@ class DesktopNotifications:
         title: str,
         message: str,
         buttons: Sequence[tuple[str, Callable[[], None]]] = (),
+        *,
+        open_path: Path | None = None,
     ) -> bool:
         """Show one notification; True once the notification server took it.
 
         ``buttons`` are (label, callback) pairs, sent as the notification's actions; a callback
-        runs on this module's event-loop thread when the user presses its button.
+        runs on this module's event-loop thread when the user presses its button. ``open_path``
+        adds an "Open" button for that file.
         """
         with self._lock:
             if self._notifier is None and self.broken is None:
@@ -71,7 +74,8 @@ class DesktopNotifications:
                 self._notifier.send(
                     title=title,
                     message=message,
-                    buttons=[Button(title=label, on_pressed=call) for label, call in buttons],
+                    buttons=[Button(title=label, on_pressed=call) for label, call in buttons]
+                    + list(_open_button(open_path)),
                     on_dispatched=dispatched.set,
                 )
             except Exception as exc:  # a notification is never worth a crash
@@ -101,6 +105,16 @@ class DesktopNotifications:
             else:
                 loop.close()
         self._notifier = None
+
+
+def _open_button(path: Path | None) -> tuple[Any, ...]:
+    if path is None:
+        return ()
+    from desktop_notifier import Button
+
+    from floradrop.tray.opener import open_path
+
+    return (Button(title="Open", on_pressed=lambda: open_path(path)),)
 
 
 def session_bus_problem(environ: Mapping[str, str]) -> str | None:

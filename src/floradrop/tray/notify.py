@@ -42,6 +42,7 @@ _NOTIFIED_ATTENTION = {
 class Notification:
     title: str
     message: str
+    open_path: Path | None = None  # an "Open" button for this file, where the desktop has one
     # Buttons on the notification where the desktop can show them (D-Bus on Linux): what the
     # menu entry with the same action does. The menu keeps these entries either way.
     buttons: tuple[MenuEntry, ...] = ()
@@ -118,6 +119,7 @@ class Notifier:
         self._burst: _Burst | None = None
         self._attention_shown: dict[str, float] = {}
         self._attention_active: str | None = None
+        self._notices_seen: float | None = None
 
     def update(self, snapshot: Snapshot, now: float) -> list[Notification]:
         """Take in the snapshot read at ``now`` (monotonic seconds); return what to show."""
@@ -134,7 +136,17 @@ class Notifier:
         done = self._flush_batches(snapshot, now)
         if done is not None:
             out.append(done)
+        out.extend(self._notices(snapshot))
         return out
+
+    def _notices(self, snapshot: Snapshot) -> list[Notification]:
+        """What notify actions asked for since the last snapshot (each once)."""
+        seen = self._notices_seen
+        latest = max((n.at for n in snapshot.notices), default=seen or 0.0)
+        self._notices_seen = max(latest, seen or 0.0)
+        if seen is None:
+            return []  # nothing from before the first snapshot
+        return [Notification(n.title, n.message, n.path) for n in snapshot.notices if n.at > seen]
 
     def _collect(self, previous: Snapshot, snapshot: Snapshot, now: float) -> None:
         before = {f.name: f for f in previous.folders}
@@ -248,7 +260,7 @@ class Notifier:
                 " ".join(q.text for q in snapshot.questions),
                 "Nothing is spent until you answer: Start or Cancel in the floradrop menu, "
                 "or 'floradrop approve' / 'floradrop cancel'.",
-                buttons,
+                buttons=buttons,
             )
         if attention is not None and attention.kind == kind:
             text = attention.message

@@ -28,6 +28,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
@@ -39,12 +40,13 @@ from floradrop import __version__
 from floradrop.config import FolderConfig
 from floradrop.config.actions import KEYRING_SERVICE, Action
 from floradrop.journal import Job
-from floradrop.status import JobState
+from floradrop.status import JobState, Notice
 from floradrop.workflows.outbox import DONE, FAILED, GAVE_UP, GIVE_UP_SECONDS, Item, Outbox
 
 SIGNATURE_HEADER: Final = "X-Floradrop-Signature"
 MAX_LOGGED_OUTPUT: Final = 8 * 1024
 _ENV_PROVENANCE_MAX: Final = 64 * 1024
+MAX_NOTICES: Final = 20
 
 
 def signature(secret: bytes, timestamp: str, body: bytes) -> str:
@@ -107,6 +109,7 @@ class Actions:
         self._wake = {"command": threading.Event(), "webhook": threading.Event()}
         self._threads: list[threading.Thread] = []
         self._running: subprocess.Popen[bytes] | None = None
+        self.notices: deque[Notice] = deque(maxlen=MAX_NOTICES)  # for the tray (notify)
 
     # -- the engine's side ------------------------------------------------------------------
 
@@ -116,8 +119,12 @@ class Actions:
         actions = folder.on_done if event == "done" else folder.on_failed
         if not actions:
             return
-        body = json.dumps(payload(job, folder, event), ensure_ascii=False)
+        data = payload(job, folder, event)
+        body = json.dumps(data, ensure_ascii=False)
         for action in actions:
+            if action.notify:
+                self.notices.append(_notice(data))
+                continue
             settings = action.model_dump(mode="json", exclude_none=True)
             if self.outbox.add(job.id, event, action.kind, settings, body):
                 self._wake[action.kind].set()
@@ -253,6 +260,20 @@ class Actions:
             log.warning("action: {}; trying again with back-off (nothing is lost)", error)
             with contextlib.suppress(Exception):
                 self.on_problem(error)
+
+
+def _notice(data: dict[str, Any]) -> Notice:
+    name = data["source"]["name"]
+    if data["event"] == "done":
+        outputs = [o["path"] for o in data["outputs"]]
+        first = Path(outputs[0]) if outputs else None
+        title = f"{first.name if first else name} is ready"
+        more = f" (+{len(outputs) - 1} more)" if len(outputs) > 1 else ""
+        message = f"{data['folder']['name']}: {name} through {data['technique']}{more}"
+        return Notice(time.time(), title, message, first)
+    report = data["error"]["report"]
+    message = f"{data['folder']['name']}: {data['error']['message'] or 'see the report'}"
+    return Notice(time.time(), f"{name} failed", message, Path(report) if report else None)
 
 
 def _secret(action: Action) -> bytes | None:

@@ -191,6 +191,9 @@ function renderNow(now) {
     const card = el("div", { class: "folder", "data-folder": folder.path },
       head,
       el("div", { class: "path", text: `${folder.path} → ${folder.technique}` }),
+      el("div", { class: "transfer", "data-transfer": folder.transfer || "upload",
+        text: (folder.transfer === "host" ? "Files hosted in your bucket; FLORA fetches a link"
+          : "Files uploaded to FLORA") + (folder.links ? " · dropped links run as they are" : "") }),
       el("div", { class: "chips" }, chips),
       batch.total ? el("div", { class: "batch" },
         el("div", { class: "batch-text", text: `${batch.done} of ${batch.total} done` +
