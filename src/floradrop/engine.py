@@ -65,6 +65,7 @@ from floradrop.pipeline.upload import (
     build_inputs,
 )
 from floradrop.pipeline.watch import Intake, ReadyFile, WatchSpec
+from floradrop.pools import full_pool
 from floradrop.status import (
     ACTIVE_STATES,
     Attention,
@@ -452,13 +453,9 @@ class Engine:
         self.actions = Actions(self.journal.path, on_problem=self._action_problem)
         self.actions.start()
         d = self.config.daemon
-        self._uploads = ThreadPoolExecutor(
-            d.max_concurrent_uploads, thread_name_prefix="floradrop-upload"
-        )
-        self._fetches = ThreadPoolExecutor(
-            max(2, d.max_concurrent_uploads), thread_name_prefix="floradrop-fetch"
-        )
-        self._polls = ThreadPoolExecutor(2, thread_name_prefix="floradrop-poll")
+        self._uploads = full_pool(d.max_concurrent_uploads, "floradrop-upload")
+        self._fetches = full_pool(max(2, d.max_concurrent_uploads), "floradrop-fetch")
+        self._polls = full_pool(2, "floradrop-poll")  # threads from the start: a flat count
         for name, target in (
             ("floradrop-admit", self._admit_loop),
             ("floradrop-scheduler", self._schedule_loop),

@@ -83,7 +83,12 @@ class Address:
     def publish(self, state_dir: Path) -> None:
         path = state_dir / ADDRESS_NAME
         temp = path.with_name(f".{ADDRESS_NAME}.{os.getpid()}")
-        temp.write_text(json.dumps({"port": self.port, "pid": self.pid}), encoding="utf-8")
+        temp.unlink(missing_ok=True)
+        # Private like every file in the state dir (the trust-boundary test checks them all).
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(temp, flags, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps({"port": self.port, "pid": self.pid}))
         temp.replace(path)
 
     @classmethod
