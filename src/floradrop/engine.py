@@ -76,7 +76,7 @@ from floradrop.status import (
     RecentItem,
     Snapshot,
 )
-from floradrop.workflows import chains, schedule
+from floradrop.workflows import chains, review, schedule
 from floradrop.workflows.actions import Actions
 
 JOURNAL_NAME = "journal.sqlite3"
@@ -179,6 +179,7 @@ def build_snapshot(
                 live.progress.get(job.id, job.progress)
             )
     flows = chains.flows(config.folders)
+    in_review = review.waiting(config.folders)
     windows = schedule.folder_statuses(config, journal, (clock or datetime.now)())
     folders = tuple(
         FolderStatus(
@@ -195,6 +196,7 @@ def build_snapshot(
             links=f.links,
             flow=flows.get(f.path, ()),
             schedule=windows.get(str(f.path)),
+            review=in_review.get(f.path),
         )
         for f in config.folders
     )
@@ -341,6 +343,7 @@ class Engine:
         self._clocks: tuple[float, float] | None = None  # (wall, monotonic) at the last round
         self.schedule = schedule.ScheduleGate()  # schedule windows (tests inject its clock)
         self.actions: Actions | None = None  # on_done / on_failed (made by start)
+        self._reviewer: review.Reviewer | None = None  # hold points (made by start)
 
     # -- set-up -------------------------------------------------------------------------------
 
@@ -414,7 +417,13 @@ class Engine:
                 hint="fix the folders in " + str(self.config.source or "the config"),
             )
         for folder in self.config.folders:
-            for directory in (folder.path, folder.outputs, folder.done, folder.failed):
+            for directory in (
+                folder.path,
+                folder.outputs,
+                folder.done,
+                folder.failed,
+                *review.folders_to_create(folder),
+            ):
                 try:
                     directory.mkdir(exist_ok=True)
                 except OSError as exc:
@@ -440,7 +449,12 @@ class Engine:
                     settle_seconds=max(self.config.daemon.settle_seconds, 2 * POLLING_INTERVAL)
                     if folder.observer == "polling"
                     else None,
-                    exclude=(folder.outputs, folder.done, folder.failed),
+                    exclude=(
+                        folder.outputs,
+                        folder.done,
+                        folder.failed,
+                        *review.folders_to_create(folder),
+                    ),
                     is_ignored=functools.partial(_ignored, folder=folder),
                 )
             )
@@ -452,6 +466,10 @@ class Engine:
         self._recover()
         self.actions = Actions(self.journal.path, on_problem=self._action_problem)
         self.actions.start()
+        self._reviewer = review.Reviewer(
+            lambda: self.config.folders, on_problem=self._action_problem
+        )
+        self._reviewer.start()
         d = self.config.daemon
         self._uploads = full_pool(d.max_concurrent_uploads, "floradrop-upload")
         self._fetches = full_pool(max(2, d.max_concurrent_uploads), "floradrop-fetch")
@@ -504,6 +522,8 @@ class Engine:
                 pool.shutdown(wait=True, cancel_futures=True)
         if self.actions is not None:
             self.actions.stop()
+        if self._reviewer is not None:
+            self._reviewer.stop()
         logger.info("stopped; {} job(s) will resume at the next start", self._unfinished())
 
     def _action_problem(self, message: str) -> None:
@@ -554,7 +574,13 @@ class Engine:
             self._changed()
             return
         for folder in config.folders:
-            for directory in (folder.path, folder.outputs, folder.done, folder.failed):
+            for directory in (
+                folder.path,
+                folder.outputs,
+                folder.done,
+                folder.failed,
+                *review.folders_to_create(folder),
+            ):
                 with contextlib.suppress(OSError):
                     directory.mkdir(exist_ok=True)
         self.config = config
@@ -1177,7 +1203,7 @@ class Engine:
 
     def _fetch_task(self, job: Job, run: Run | None = None) -> None:
         folder, rule, _technique = self._rule(job)
-        staging = chains.staging_dir(folder, self.config.folders)
+        staging = review.staging_for(folder, self.config.folders)
         if job.state is JobState.FETCHING:
             if run is None:
                 assert job.run_id is not None
@@ -1187,7 +1213,7 @@ class Engine:
             ctx = FetchContext(
                 self.client,
                 self.journal,
-                folder.outputs,
+                review.outputs_dir(folder),
                 rule.technique,
                 self._stop.is_set,
                 staging,

@@ -124,6 +124,7 @@ class FolderStatus:
     paused: bool = False  # this folder alone is paused (the dashboard's "Pause folder")
     flow: tuple[str, ...] = ()  # a chain of folders: every step's name, first to last
     schedule: ScheduleStatus | None = None  # None: runs may start at any time
+    review: int | None = None  # outputs waiting for review (None: no hold point)
 
     def count(self, state: JobState) -> int:
         return self.counts.get(state.value, 0)
@@ -235,6 +236,7 @@ class Snapshot:
                     "paused": f.paused,
                     "flow": list(f.flow),
                     "schedule": f.schedule.to_json() if f.schedule else None,
+                    "review": f.review,
                 }
                 for f in self.folders
             ],

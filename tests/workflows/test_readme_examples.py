@@ -47,3 +47,13 @@ def test_the_actions_example(isolated_home: Path) -> None:
     assert folder.on_done[0].command == ("/usr/local/bin/publish", "--to", "web")
     assert folder.on_done[1].secret_env == "FLORADROP_HOOK_SECRET"
     assert [a.kind for a in folder.on_failed] == ["command", "notify"]
+
+
+def test_the_hold_point_example(isolated_home: Path) -> None:
+    config = parse_config(_snippet("held until a person approves"), source=Path("README.md"))
+    cam, grade = config.folders
+    assert cam.review and not grade.review
+    assert cam.outputs == grade.path
+    assert cam.review_folder == cam.path.parent / "inbox-review"
+    assert cam.approved == cam.path.parent / "inbox-approved"
+    assert cam.rejected == cam.path.parent / "inbox-rejected"

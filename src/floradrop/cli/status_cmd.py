@@ -122,6 +122,8 @@ def render(data: dict[str, Any]) -> str:
             state = "open" if window["open"] else f"closed, runs start {window['opens']}"
             held = f"; {window['held']} held by schedule" if window["held"] else ""
             lines.append(f"      schedule {window['window']} ({state}){held}")
+        if folder.get("review") is not None:
+            lines.append(f"      {folder['review']} waiting for review")
         counts = folder["counts"]
         parts = [f"{state} {counts[state]}" for state in _ORDER if counts.get(state)]
         if folder.get("progress"):

@@ -17,6 +17,12 @@ from floradrop.config.problems import invalid
 ANY_FILE: Final = ("*",)
 SIBLING_SUFFIXES: Final = {"outputs": "-outputs", "done": "-done", "failed": "-failed"}
 """Default outputs/done/failed folders: ``<watched folder's name><suffix>``, next to it."""
+REVIEW_SUFFIXES: Final = {
+    "review_folder": "-review",
+    "approved": "-approved",
+    "rejected": "-rejected",
+}
+"""Default hold-point folders (``review = true``): siblings like the others."""
 GENERIC_NAMES: Final = frozenset({"inbox"})
 """A watched folder with one of these names is shown under its parent's name."""
 
@@ -99,6 +105,12 @@ class FolderConfig(BaseModel):
     """A dropped ``.url``/``.webloc``/``.txt`` holding one URL runs on that URL."""
     allow_private_links: bool = False
     """Let links point at private, loopback or link-local addresses (and plain http there)."""
+    review: bool = False
+    """Hold point: outputs wait in ``review_folder`` until a person moves them to ``approved``
+    (which feeds the next folder of a chain) or ``rejected``."""
+    review_folder: Path
+    approved: Path
+    rejected: Path
 
     @model_validator(mode="before")
     @classmethod
@@ -116,7 +128,7 @@ class FolderConfig(BaseModel):
             return data  # the root: refused by _path
         filled = dict(data)
         filled.setdefault("name", default_name(path))
-        for key, suffix in SIBLING_SUFFIXES.items():
+        for key, suffix in (SIBLING_SUFFIXES | REVIEW_SUFFIXES).items():
             filled.setdefault(key, path.parent / f"{path.name}{suffix}")
         return filled
 
@@ -132,7 +144,9 @@ class FolderConfig(BaseModel):
             )
         return path
 
-    @field_validator("outputs", "done", "failed", mode="before")
+    @field_validator(
+        "outputs", "done", "failed", "review_folder", "approved", "rejected", mode="before"
+    )
     @classmethod
     def _sibling(cls, value: Any) -> Path:
         return expand_path(value)

@@ -37,7 +37,9 @@ _EXAMPLES: Final[Mapping[str, str]] = {
 }
 
 
-_DERIVED_FROM_PATH: Final = frozenset({"name", "outputs", "done", "failed"})
+_DERIVED_FROM_PATH: Final = frozenset(
+    {"name", "outputs", "done", "failed", "review_folder", "approved", "rejected"}
+)
 
 
 def problems_from(error: ValidationError, *, file: Path | None) -> list[Problem]:

@@ -23,7 +23,7 @@ from pydantic_settings import (
 
 from floradrop import paths
 from floradrop.config.fields import check_schedule, expand_path
-from floradrop.config.folders import SIBLING_SUFFIXES, FolderConfig
+from floradrop.config.folders import REVIEW_SUFFIXES, SIBLING_SUFFIXES, FolderConfig
 from floradrop.config.hosting import HostingSettings
 from floradrop.config.problems import ProblemSpec, invalid, invalid_many, spec
 from floradrop.workflows.chains import chain_problems
@@ -200,6 +200,9 @@ _WHAT: Final = {
     "outputs": "outputs",
     "done": "finished originals",
     "failed": "failed originals",
+    "review_folder": "outputs waiting for review",
+    "approved": "approved outputs",
+    "rejected": "rejected outputs",
     "state_dir": "journal",
     "log_dir": "logs",
 }
@@ -245,7 +248,8 @@ def folder_problems(config: Config) -> list[ProblemSpec]:
                         at=("folders", i, "path"),
                     )
                 )
-        for key, suffix in SIBLING_SUFFIXES.items():
+        siblings = SIBLING_SUFFIXES | (REVIEW_SUFFIXES if folder.review else {})
+        for key, suffix in siblings.items():
             target: Path = getattr(folder, key)
             for watched in folders:
                 if key == "outputs" and _same(target, watched.path):
