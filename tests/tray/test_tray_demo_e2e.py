@@ -161,7 +161,9 @@ def test_xorg_fallback_docks_a_menu_less_icon_and_says_so(tmp_path: Path) -> Non
         demo.show(Snapshot(daemon_running=True))
         demo.start()
         icon = x.wait_icon()
-        wait_for("idle", lambda: x.icon_state(icon, tmp_path / "xorg.png") is TrayState.IDLE)
+        wait_for(  # generous: the first paint can be slow on a loaded 2-core machine
+            "idle", lambda: x.icon_state(icon, tmp_path / "xorg.png") is TrayState.IDLE, timeout=60
+        )
         log = wait_for(
             "the warning", lambda: "menu-less tray" in demo.log.read_text() and demo.log.read_text()
         )
