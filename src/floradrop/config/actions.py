@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import re
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from floradrop.config.fields import http_address
 from floradrop.config.problems import invalid
 
 KEYRING_SERVICE: Final = "floradrop-webhook"
-_LOOPBACK: Final = frozenset({"localhost", "127.0.0.1", "::1"})
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -78,19 +77,12 @@ class Action(BaseModel):
         if not isinstance(value, str):
             return value
         url = value.strip()
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise invalid(
-                "is not an http(s) address",
-                value=value,
-                fix='write e.g. webhook = "https://hooks.example.com/floradrop"',
-            )
-        if parts.scheme == "http" and parts.hostname not in _LOOPBACK:
-            raise invalid(
-                "uses plain http to another machine",
-                value=value,
-                fix="use https (plain http is allowed only to 127.0.0.1 or localhost)",
-            )
+        parts = http_address(
+            url,
+            example='write e.g. webhook = "https://hooks.example.com/floradrop"',
+            plain_http="uses plain http to another machine",
+            plain_http_fix="use https (plain http is allowed only to 127.0.0.1 or localhost)",
+        )
         if parts.username or parts.password:
             raise invalid(
                 "has a user name or password in it; they would be stored in the journal",

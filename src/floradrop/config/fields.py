@@ -7,6 +7,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path, PurePath
 from typing import Final
+from urllib.parse import SplitResult, urlsplit
 
 from floradrop.config.problems import invalid
 
@@ -121,3 +122,19 @@ def check_schedule(value: object) -> object:
             fix=f"write hours, with days if you like, e.g. {EXAMPLES}",
         ) from None
     return value.strip()
+
+
+LOOPBACK_HOSTS: Final = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def http_address(value: str, *, example: str, plain_http: str, plain_http_fix: str) -> SplitResult:
+    """Check an http(s) address: a host is named, and plain http goes to loopback only.
+
+    ``example`` is the fix for an address that is not http(s); ``plain_http`` says what plain
+    http would expose, ``plain_http_fix`` what to do. Returns the parts for further checks."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise invalid("is not an http(s) address", value=value, fix=example)
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+        raise invalid(plain_http, value=value, fix=plain_http_fix)
+    return parts

@@ -12,9 +12,9 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from floradrop.config.fields import http_address
 from floradrop.config.problems import invalid
 
-LOOPBACK_HOSTS: Final = frozenset({"localhost", "127.0.0.1", "::1"})
 MAX_TTL_HOURS: Final = 168  # SigV4 presigned URLs live at most 7 days
 _CREDENTIAL_WORDS: Final = ("secret", "access_key", "password", "token", "credential")
 
@@ -58,24 +58,17 @@ class HostingSettings(BaseModel):
         if not isinstance(value, str):
             return value
         url = value.strip().rstrip("/")
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise invalid(
-                "is not an http(s) address",
-                value=value,
-                fix='write the S3 API address, e.g. endpoint = "https://s3.eu-west-1.amazonaws.com"',
-            )
+        parts = http_address(
+            url,
+            example='write the S3 API address, e.g. endpoint = "https://s3.eu-west-1.amazonaws.com"',
+            plain_http="uses plain http, which would send your files and signatures unencrypted",
+            plain_http_fix="use https (plain http is allowed only for a local server on 127.0.0.1)",
+        )
         if parts.path not in ("", "/") or parts.query:
             raise invalid(
                 "has a path; the bucket is named by `bucket`",
                 value=value,
                 fix="write only scheme, host and port, e.g. https://s3.amazonaws.com",
-            )
-        if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
-            raise invalid(
-                "uses plain http, which would send your files and signatures unencrypted",
-                value=value,
-                fix="use https (plain http is allowed only for a local server on 127.0.0.1)",
             )
         return url
 

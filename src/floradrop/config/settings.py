@@ -11,7 +11,6 @@ import os
 import sys
 from pathlib import Path
 from typing import Any, Final, Literal
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 from pydantic.fields import FieldInfo
@@ -22,17 +21,16 @@ from pydantic_settings import (
 )
 
 from floradrop import paths
-from floradrop.config.fields import check_schedule, expand_path
+from floradrop.config.fields import check_schedule, expand_path, http_address
 from floradrop.config.folders import REVIEW_SUFFIXES, SIBLING_SUFFIXES, FolderConfig
 from floradrop.config.hosting import HostingSettings
-from floradrop.config.problems import ProblemSpec, invalid, invalid_many, spec
+from floradrop.config.problems import ProblemSpec, invalid_many, spec
 from floradrop.workflows.chains import chain_problems
 
 DEFAULT_BASE_URL: Final = "https://app.flora.ai/api/v1"
 ENV_PREFIX: Final = "FLORADROP_"
 ENV_NESTED_DELIMITER: Final = "__"
 SDK_BASE_URL_VAR: Final = "FLORA_BASE_URL"
-LOOPBACK_HOSTS: Final = frozenset({"localhost", "127.0.0.1", "::1"})
 
 LogLevel = Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"]
 
@@ -52,19 +50,13 @@ class FloraSettings(BaseModel):
         if not isinstance(value, str):
             return value
         url = value.strip().rstrip("/")
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise invalid(
-                "is not an http(s) address",
-                value=value,
-                fix=f'write the API address, e.g. base_url = "{DEFAULT_BASE_URL}"',
-            )
-        if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
-            raise invalid(
-                "uses plain http, which would send the API key unencrypted",
-                value=value,
-                fix="use https (plain http is allowed only for a local emulator on 127.0.0.1)",
-            )
+        http_address(
+            url,
+            example=f'write the API address, e.g. base_url = "{DEFAULT_BASE_URL}"',
+            plain_http="uses plain http, which would send the API key unencrypted",
+            plain_http_fix="use https (plain http is allowed only for a local emulator on "
+            "127.0.0.1)",
+        )
         return url
 
     @field_validator("api_key_file", mode="before")

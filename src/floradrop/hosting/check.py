@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from floradrop.config import Config
-from floradrop.config.hosting import LOOPBACK_HOSTS
+from floradrop.config.fields import LOOPBACK_HOSTS
 from floradrop.hosting import open_store
 
 _FETCH_TIMEOUT = httpx.Timeout(20.0, connect=10.0)
