@@ -674,9 +674,9 @@ def fill_journal(path: Path, jobs: int, folders: list[Path]) -> None:
     """``jobs`` finished jobs over the last 90 days, written straight into a new journal."""
     import sqlite3
 
-    from floradrop.journal import Journal
+    from floradrop.journal import SqliteJournal
 
-    Journal(path).close()  # the schema, at the current version
+    SqliteJournal(path).close()  # the schema, at the current version
     now = time.time()
     states = ["done"] * 8 + ["failed", "duplicate"]
     techniques = ["cctv-cam", "palette-pull", "color-transfer"]
@@ -745,7 +745,7 @@ def case_history(root: Path, quick: bool) -> dict[str, Any]:
 
     from floradrop.config import parse_config
     from floradrop.engine import build_snapshot
-    from floradrop.journal import Journal
+    from floradrop.journal import SqliteJournal
     from floradrop.ui import Dashboard, access
     from floradrop.ui.api import Context
 
@@ -774,7 +774,7 @@ def case_history(root: Path, quick: bool) -> dict[str, Any]:
     repeats = 10 if quick else 30
     result: dict[str, Any] = {"jobs": jobs, "fill_s": round(filled, 1)}
     for indexed in (True, False):
-        journal = Journal(state / "journal.sqlite3")
+        journal = SqliteJournal(state / "journal.sqlite3")
         if not indexed:  # the same journal without the schema-2 indexes, for comparison
             with sqlite3.connect(state / "journal.sqlite3") as db:
                 for name in (
@@ -810,14 +810,14 @@ def case_history(root: Path, quick: bool) -> dict[str, Any]:
 
 def _open_unmigrated(path: Path) -> Any:
     """A Journal on ``path`` that skips the schema-2 migration (the indexes stay dropped)."""
-    from floradrop import journal as journal_module
+    from floradrop.journal import SqliteJournal
 
-    saved = journal_module.Journal._migrate
-    journal_module.Journal._migrate = lambda self: None  # type: ignore[method-assign]
+    saved = SqliteJournal._migrate
+    SqliteJournal._migrate = lambda self: None  # type: ignore[method-assign]
     try:
-        return journal_module.Journal(path)
+        return SqliteJournal(path)
     finally:
-        journal_module.Journal._migrate = saved  # type: ignore[method-assign]
+        SqliteJournal._migrate = saved  # type: ignore[method-assign]
 
 
 def thread_cpu_seconds(native_id: int) -> float:

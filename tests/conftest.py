@@ -94,3 +94,36 @@ def emulator_factory() -> Iterator[Callable[..., Emulator]]:
 def emulator(emulator_factory: Callable[..., Emulator]) -> Emulator:
     """A running FLORA emulator on a free port, with default knobs (fast runs, no faults)."""
     return emulator_factory()
+
+
+# -- PostgreSQL (team mode) ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    """One real PostgreSQL server per test session (tests/pgserver.py). Skipped, with the
+    reason, only on a developer's machine without the server binaries; in CI it must run."""
+    from tests.pgserver import PostgresServer, find_bin_dir
+
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        message = (
+            "PostgreSQL's server (initdb, pg_ctl) is not installed: the team-mode tests need "
+            "it (Debian/Ubuntu: apt-get install postgresql)"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    server = PostgresServer(bin_dir).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_url(postgres_server: Any) -> Iterator[str]:
+    """A fresh, empty database on the session's server, for one test; its URL."""
+    url: str = postgres_server.create_database()
+    yield url
+    postgres_server.drop_database(url)

@@ -48,7 +48,14 @@ from floradrop.flora.errors import (
 )
 from floradrop.flora.models import Run, Technique
 from floradrop.hosting import Hosting
-from floradrop.journal import Job, Journal, StaleTransition, start_of_today, today
+from floradrop.journal import (
+    Job,
+    Journal,
+    StaleTransition,
+    open_journal,
+    start_of_today,
+    today,
+)
 from floradrop.pipeline import decide
 from floradrop.pipeline.admit import Outcome, admit
 from floradrop.pipeline.fetch import FetchContext, fetch_outputs
@@ -295,7 +302,7 @@ class Engine:
     ) -> None:
         self.config = config
         self.client = client
-        self.journal = journal or Journal(journal_path(config))
+        self.journal = journal or open_journal(config)
         self._client_factory = client_factory
         self.log_file = log_file
         self.live = Live()

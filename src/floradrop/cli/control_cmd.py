@@ -67,9 +67,9 @@ def _offline(state_dir: Path, verb: str) -> None:
     """What the verb means for a daemon that is not running: a note in its journal."""
     from floradrop.acknowledge import acknowledge
     from floradrop.engine import JOURNAL_NAME
-    from floradrop.journal import Journal
+    from floradrop.journal import SqliteJournal
 
-    journal = Journal(state_dir / JOURNAL_NAME)
+    journal = SqliteJournal(state_dir / JOURNAL_NAME)
     try:
         if verb == "ack":
             acknowledge(journal)

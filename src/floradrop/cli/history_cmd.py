@@ -69,8 +69,7 @@ def render(row: dict[str, Any]) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from floradrop import history
-    from floradrop.engine import journal_path
-    from floradrop.journal import Journal
+    from floradrop.journal import open_journal
 
     config = load(args)
     names = {str(f.path): f.name for f in config.folders}
@@ -82,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
             folder = str(resolved)
         else:
             query_path = str(resolved)
-    journal = Journal(journal_path(config))
+    journal = open_journal(config)
     try:
         page = history.search(
             journal,

@@ -46,9 +46,8 @@ def _target(text: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from floradrop import control, money
-    from floradrop.engine import journal_path
     from floradrop.errors import DaemonNotRunningError
-    from floradrop.journal import Journal
+    from floradrop.journal import open_journal
 
     config = load(args)
     targets = [_target(t) for t in args.targets]
@@ -59,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"floradrop: {reply.get('error')}")
             return 1
     except DaemonNotRunningError:
-        journal = Journal(journal_path(config))
+        journal = open_journal(config)
         try:
             act = money.approve if args.verb == "approve" else money.cancel
             answer = act(journal, config, targets)

@@ -23,9 +23,8 @@ def configure(parser: argparse.ArgumentParser, verb: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from floradrop import control
-    from floradrop.engine import journal_path
     from floradrop.errors import DaemonNotRunningError
-    from floradrop.journal import Journal
+    from floradrop.journal import open_journal
     from floradrop.retry import request_retry
 
     config = load(args)
@@ -37,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
                 return int(reply.get("exit", 1))
             print(reply["message"])
         except DaemonNotRunningError:
-            journal = Journal(journal_path(config))
+            journal = open_journal(config)
             try:
                 print(request_retry(config, journal, path), "It runs at the next 'floradrop run'.")
             finally:

@@ -308,14 +308,13 @@ def dry_run(config: Config) -> int:
     The same decisions as the real run (:func:`floradrop.pipeline.verdict.judge`), then the
     budgets and the big-drop guard over the files that would run."""
     from floradrop import money
-    from floradrop.engine import journal_path
     from floradrop.flora.errors import NotFoundError
-    from floradrop.journal import Journal, today
+    from floradrop.journal import open_journal, today
     from floradrop.pipeline import decide
     from floradrop.pipeline.verdict import Outcome, admission, upload_problem
 
     client = make_client(config)
-    journal = Journal(journal_path(config))
+    journal = open_journal(config)
     techniques: dict[str, Any] = {}
     total = 0.0
     count = 0
