@@ -51,6 +51,7 @@ from floradrop.hosting import Hosting
 from floradrop.journal import (
     Job,
     Journal,
+    JournalUnreachableError,
     StaleTransition,
     open_journal,
     start_of_today,
@@ -83,6 +84,7 @@ from floradrop.status import (
     RecentItem,
     Snapshot,
 )
+from floradrop.team import TeamMember, join_team, team_status
 from floradrop.workflows import chains, review, schedule
 from floradrop.workflows.actions import Actions
 
@@ -351,6 +353,8 @@ class Engine:
         self.schedule = schedule.ScheduleGate()  # schedule windows (tests inject its clock)
         self.actions: Actions | None = None  # on_done / on_failed (made by start)
         self._reviewer: review.Reviewer | None = None  # hold points (made by start)
+        self.team: TeamMember | None = None  # team mode: this daemon's membership
+        self._last_snapshot: Snapshot | None = None
 
     # -- set-up -------------------------------------------------------------------------------
 
@@ -470,6 +474,7 @@ class Engine:
     def start(self) -> None:
         """Start every thread. :meth:`connect` may have failed offline: the scheduler retries."""
         self._prepare_folders()
+        self.team = join_team(self.journal, self.config.folders, on_change=self._changed)
         self._recover()
         self.actions = Actions(self.journal.path, on_problem=self._action_problem)
         self.actions.start()
@@ -505,9 +510,9 @@ class Engine:
 
     def _recover(self) -> None:
         """Jobs a previous process left mid-way resume from their last durable state."""
-        for job in self.journal.jobs([JobState.UPLOADING]):
+        for job in self.journal.jobs([JobState.UPLOADING], mine=True):
             self.journal.transition(job.id, JobState.UPLOADING, JobState.WAITING)
-        resumed = self.journal.jobs(ACTIVE_STATES)
+        resumed = self.journal.jobs(ACTIVE_STATES, mine=True)
         if resumed:
             logger.info("resuming {} job(s) from the journal", len(resumed))
 
@@ -531,6 +536,8 @@ class Engine:
             self.actions.stop()
         if self._reviewer is not None:
             self._reviewer.stop()
+        if self.team is not None:
+            self.team.stop()  # the lease ends: the others take over at once
         logger.info("stopped; {} job(s) will resume at the next start", self._unfinished())
 
     def _action_problem(self, message: str) -> None:
@@ -591,6 +598,8 @@ class Engine:
                 with contextlib.suppress(OSError):
                     directory.mkdir(exist_ok=True)
         self.config = config
+        if self.team is not None:
+            self.team.set_folders(config.folders)
         if techniques:
             self.techniques = techniques
         self.live.config_problem = None
@@ -627,16 +636,22 @@ class Engine:
         cached = self._snapshot_cache
         if cached is not None and now - cached[0] < 0.2:
             return cached[1]
-        snap = build_snapshot(
-            self.config,
-            self.journal,
-            live=self.live,
-            daemon_running=True,
-            log_file=self.log_file,
-            service_installed=self.service_installed,
-            clock=self.schedule.clock,
-            notices=tuple(self.actions.notices) if self.actions is not None else (),
-        )
+        try:
+            snap = build_snapshot(
+                self.config,
+                self.journal,
+                live=self.live,
+                daemon_running=True,
+                log_file=self.log_file,
+                service_installed=self.service_installed,
+                clock=self.schedule.clock,
+                notices=tuple(self.actions.notices) if self.actions is not None else (),
+            )
+        except JournalUnreachableError as exc:  # team mode: the last known state, and why
+            self._journal_away(exc)
+            snap = self._last_snapshot or Snapshot(daemon_running=True)
+        snap = team_status(snap, self.team)
+        self._last_snapshot = snap
         self._snapshot_cache = (now, snap)
         return snap
 
@@ -684,6 +699,9 @@ class Engine:
             self._admitting = True
             try:
                 self._admit(item)
+            except JournalUnreachableError as exc:  # team mode: admitted when it is back
+                self._journal_away(exc)
+                self._deferred.append((time.monotonic() + 2.0, item))
             except Exception as exc:  # e.g. the journal's disk is full
                 logger.opt(exception=exc).error(
                     "could not admit {}; it is looked at again at the next rescan", item.path
@@ -768,6 +786,9 @@ class Engine:
                     self._probe(now)
                 if self.connected:
                     self._dispatch(now)
+            except JournalUnreachableError as exc:
+                self._journal_away(exc)
+                self._stop.wait(1.0)
             except Exception as exc:
                 logger.opt(exception=exc).error("scheduler error")
                 self._stop.wait(1.0)
@@ -855,13 +876,14 @@ class Engine:
             self._next_stray_scan = now + 1.0
         # Not while blocked: with a rejected key or no credits each would be refused again.
         stray = scan and count(JobState.SUBMITTING) > 0 and self.live.blocked is None
-        for job in self.journal.jobs([JobState.SUBMITTING]) if stray else ():
+        for job in self.journal.jobs([JobState.SUBMITTING], mine=True) if stray else ():
             if self._claim(job, now):
                 assert self._uploads is not None
                 self._uploads.submit(self._guarded, job.id, self._resolve_task)
         # Fetch what is complete (after a restart: whatever was mid-fetch).
         stray = scan and count(JobState.FETCHING, JobState.FILING) > 0
-        for job in self.journal.jobs([JobState.FETCHING, JobState.FILING]) if stray else ():
+        stray_fetches = [JobState.FETCHING, JobState.FILING]
+        for job in self.journal.jobs(stray_fetches, mine=True) if stray else ():
             if self._claim(job, now):
                 assert self._fetches is not None
                 self._fetches.submit(self._guarded, job.id, self._fetch_task)
@@ -962,6 +984,9 @@ class Engine:
                 self.live.disk_problem = None
         except StaleTransition:
             logger.bind(job=job_id).debug("job moved on elsewhere")
+        except JournalUnreachableError as exc:  # team mode: it stays where it is meanwhile
+            self._not_before[job_id] = time.monotonic() + 2.0
+            self._journal_away(exc)
         except Interrupted as exc:
             logger.bind(job=job_id).info("{}", exc)
             self._back_off(job_id, 0.0, str(exc), quiet=True)
@@ -1036,6 +1061,10 @@ class Engine:
             self._ahead.discard(job_id)
             self._release(job_id)
             self._changed()
+
+    def _journal_away(self, exc: JournalUnreachableError) -> None:
+        if self.team is not None:
+            self.team.note_unreachable(exc)
 
     def _back_off(self, job_id: int, base: float, message: str, *, quiet: bool = False) -> None:
         attempts = self._attempts.get(job_id, 0) + 1

@@ -14,8 +14,8 @@ import pytest
 
 from floradrop import budget
 from floradrop.errors import FatalError
-from floradrop.journal import AlreadyAdmitted, StaleTransition
-from floradrop.journal.postgres import JournalUnreachableError, PostgresJournal
+from floradrop.journal import AlreadyAdmitted, JournalUnreachableError, StaleTransition
+from floradrop.journal.postgres import PostgresJournal
 from floradrop.status import JobState
 from tests.engine.harness import wait_for
 from tests.engine.test_journal import new_job
@@ -62,9 +62,9 @@ def test_members_racing_for_the_queue_start_each_job_once(team: list[PostgresJou
 
     def work(journal: PostgresJournal) -> None:
         for _ in range(40):
-            for job in journal.startable(5):
+            for waiting in journal.startable(5):
                 try:
-                    job, _ = journal.start_within_budget(job.id, 0.01, [], DAY)
+                    job, _ = journal.start_within_budget(waiting.id, 0.01, [], DAY)
                 except StaleTransition:
                     continue  # another member has it
                 started[journal.member or ""].append(job.id)
@@ -87,9 +87,9 @@ def test_a_shared_budget_holds_across_members(team: list[PostgresJournal]) -> No
     runs: list[int] = []
 
     def work(journal: PostgresJournal) -> None:
-        for job in journal.startable(40):
+        for waiting in journal.startable(40):
             try:
-                job, hold = journal.start_within_budget(job.id, 0.1, limits, DAY)
+                job, hold = journal.start_within_budget(waiting.id, 0.1, limits, DAY)
             except StaleTransition:
                 continue
             if hold is None:
@@ -242,3 +242,57 @@ def test_the_config_picks_the_journal_and_hides_the_password(pg_url: str, tmp_pa
         assert default.path == tmp_path / "state" / "journal.sqlite3"
     finally:
         default.close()
+
+
+def test_folders_are_known_by_name_and_paths_are_relative_to_them(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """One share mounted at /mnt/drop on one machine and /Volumes/drop on another."""
+    from floradrop.config import parse_config
+
+    def machine(mount: Path, names: tuple[str, ...] = ("drop",)) -> PostgresJournal:
+        config = parse_config(
+            {
+                "daemon": {"state_dir": str(tmp_path / mount.name / "state")},
+                "folders": [
+                    {"path": str(mount / n / "inbox"), "name": n, "technique": "t"} for n in names
+                ],
+            }
+        )
+        journal = PostgresJournal(pg_url, local_path=tmp_path / f"{mount.name}.sqlite3")
+        journal.set_folders(config.folders)
+        journal.register(mount.name, mount.name, "test", 1)
+        return journal
+
+    linux, mac = tmp_path / "mnt", tmp_path / "Volumes"
+    a, b = machine(linux), machine(mac)
+    other = machine(tmp_path / "elsewhere", ("other",))
+    inbox = linux / "drop" / "inbox"
+    job_id = new_job(
+        a,
+        "sub/x.png",
+        folder=str(inbox),
+        source_path=str(inbox / "sub" / "x.png"),
+        outputs=[{"path": str(linux / "drop" / "inbox-outputs" / "x.t.png"), "sidecar": True}],
+    )
+    stored = a.select("SELECT folder, source_path FROM jobs WHERE id = ?", [job_id])
+    assert stored[0]["folder"] == str(inbox)  # decoded for a
+    raw = PostgresJournal(pg_url, local_path=tmp_path / "raw.sqlite3")  # no folders: as stored
+    row = raw.select("SELECT folder, source_path, outputs FROM jobs")[0]
+    assert row["folder"] == "drop" and row["source_path"] == "drop|path|sub/x.png"
+    assert str(tmp_path) not in row["outputs"]
+    raw.close()
+    seen = b.get(job_id)
+    assert seen.folder == str(mac / "drop" / "inbox")
+    assert seen.source_path == str(mac / "drop" / "inbox" / "sub" / "x.png")
+    assert seen.outputs == [
+        {"path": str(mac / "drop" / "inbox-outputs" / "x.t.png"), "sidecar": True}
+    ]
+    assert [j.id for j in b.find_by_source(seen.source_path)] == [job_id]
+    assert b.counts() == {str(mac / "drop" / "inbox"): {"waiting": 1}}
+    assert [j.id for j in b.startable(10)] == [job_id]
+    assert other.startable(10) == []  # a machine that does not watch the folder leaves it
+    b.set_folder_paused(str(mac / "drop" / "inbox"), True)
+    assert a.paused_folders == {str(inbox)}  # paused for the whole team
+    for journal in (a, b, other):
+        journal.close()

@@ -12,6 +12,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from floradrop.cli._common import add_config_option
 from floradrop.errors import ConfigError
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
             return int(reply.get("exit", 1))
         running = True
     except DaemonNotRunningError:
-        _offline(target.state_dir, args.verb)
+        _offline(target.state_dir, args.verb, target.config)
         running = False
     if args.verb == "ack":
         print(
@@ -63,13 +64,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _offline(state_dir: Path, verb: str) -> None:
-    """What the verb means for a daemon that is not running: a note in its journal."""
+def _offline(state_dir: Path, verb: str, config: Any = None) -> None:
+    """What the verb means for a daemon that is not running: a note in its journal (in team
+    mode the shared one: a pause holds for the whole team)."""
     from floradrop.acknowledge import acknowledge
     from floradrop.engine import JOURNAL_NAME
-    from floradrop.journal import SqliteJournal
+    from floradrop.journal import Journal, SqliteJournal, open_journal
 
-    journal = SqliteJournal(state_dir / JOURNAL_NAME)
+    journal: Journal
+    if config is not None and config.journal.url is not None:
+        journal = open_journal(config)
+    else:
+        journal = SqliteJournal(state_dir / JOURNAL_NAME)
     try:
         if verb == "ack":
             acknowledge(journal)

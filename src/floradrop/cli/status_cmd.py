@@ -43,6 +43,11 @@ def snapshot_json(config: Any, *, state_dir: Path | None = None) -> dict[str, An
     journal = open_journal(config)
     try:
         data = build_snapshot(config, journal).to_json()
+        if journal.shared:  # team mode: the members, from the shared journal
+            from floradrop.journal.postgres import PostgresJournal
+
+            assert isinstance(journal, PostgresJournal)
+            data["team"] = {"journal": journal.where, "members": journal.members()}
     finally:
         journal.close()
     data["daemon"] = None
@@ -103,6 +108,7 @@ def render(data: dict[str, Any]) -> str:
         lines.append(f"  tray: {daemon['tray']}")
     if data.get("tray_warning"):
         lines.append(f"  ! {data['tray_warning']}")
+    lines.extend(team_lines(data.get("team")))
     if not data["folders"]:
         lines.append("  no folders configured (run 'floradrop init')")
     flows_shown: set[tuple[str, ...]] = set()
@@ -132,6 +138,22 @@ def render(data: dict[str, Any]) -> str:
     if data.get("log_file"):
         lines.append(f"  log: {data['log_file']}")
     return "\n".join(lines)
+
+
+def team_lines(team: dict[str, Any] | None) -> list[str]:
+    """Team mode: the shared journal and every member (host, version, heartbeat, jobs)."""
+    if not team:
+        return []
+    state = "UNREACHABLE" if team.get("unreachable") else "shared"
+    lines = [f"  team journal: {team['journal']} ({state})"]
+    for m in team.get("members") or []:
+        alive = "alive" if m["alive"] else "silent, its jobs go to the others"
+        me = " (this daemon)" if m.get("me") else ""
+        lines.append(
+            f"    member {m['host']} pid {m['pid']}{me}: floradrop {m['version']}, last "
+            f"heartbeat {m['heartbeat_ago']:.0f} s ago ({alive}), {m['jobs']} job(s) in progress"
+        )
+    return lines
 
 
 def _flow_counts(folders: list[dict[str, Any]], flow: tuple[str, ...]) -> str:

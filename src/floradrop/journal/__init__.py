@@ -20,6 +20,7 @@ from floradrop.journal.base import (
     AlreadyAdmitted,
     Job,
     Journal,
+    JournalUnreachableError,
     Row,
     StaleTransition,
     start_of_today,
@@ -38,6 +39,7 @@ __all__ = [
     "AlreadyAdmitted",
     "Job",
     "Journal",
+    "JournalUnreachableError",
     "Row",
     "SqliteJournal",
     "StaleTransition",
@@ -65,6 +67,8 @@ def open_journal(config: Config) -> Journal:
             "[journal] url names a PostgreSQL database, but its client is not installed",
             hint="install the team extra: pip install 'floradrop[team]'",
         ) from None
-    return PostgresJournal(
+    journal = PostgresJournal(
         url, local_path=journal_path(config), lease_seconds=config.journal.lease_seconds
     )
+    journal.set_folders(config.folders)  # the team knows folders by name
+    return journal

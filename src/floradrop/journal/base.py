@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from floradrop import budget
+from floradrop.errors import TransientError
 from floradrop.status import ACTIVE_STATES, JobState
 
 JSON_FIELDS = frozenset({"assets", "inputs", "outputs"})
@@ -117,6 +118,13 @@ class StaleTransition(Exception):  # noqa: N818 - a signal, not an error a perso
     team mode, this daemon no longer owns it (its lease expired and another took it over)."""
 
 
+class JournalUnreachableError(TransientError):
+    """The team's database cannot be reached: intake pauses, and work resumes by itself when
+    it is back (every job stays in its durable state)."""
+
+    title = "The team's journal cannot be reached"
+
+
 class AlreadyAdmitted(StaleTransition):
     """This drop (content and rule, at this attempt) is already a job: another daemon of the
     team admitted it first."""
@@ -188,6 +196,14 @@ class Journal(ABC):
         row: Row | None = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return row
 
+    def _to_store(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """Job fields as the store keeps them (team mode: paths relative to folders)."""
+        return fields
+
+    def _mine(self) -> tuple[str, list[Any]] | None:
+        """A condition for "the jobs this daemon works on" (None: all of them)."""
+        return None
+
     def _paused_folders_ttl(self) -> float:
         """How long the paused-folders list is trusted from memory (forever on one machine:
         only this process changes it)."""
@@ -212,6 +228,7 @@ class Journal(ABC):
         fields["state"] = JobState(fields["state"]).value
         if JobState(fields["state"]).terminal:  # e.g. a duplicate: finished as it is journaled
             fields.setdefault("finished_at", now)
+        fields = self._to_store(fields)
         for name in JSON_FIELDS & fields.keys():
             fields[name] = json.dumps(fields[name])
         with self._tx() as db:
@@ -244,6 +261,7 @@ class Journal(ABC):
             if new.terminal:
                 fields.setdefault("finished_at", now)
         fields["updated_at"] = now
+        fields = self._to_store(fields)
         for name in JSON_FIELDS & fields.keys():
             fields[name] = json.dumps(fields[name])
         assignments = ", ".join(f"{name} = ?" for name in fields)
@@ -268,7 +286,10 @@ class Journal(ABC):
         created_since: float | None = None,
         skip_folders: Iterable[str] = (),
         where: tuple[str, Sequence[Any]] | None = None,
+        mine: bool = False,
     ) -> list[Job]:
+        """Jobs, oldest first (or newest); ``mine``: only those this daemon works on (in team
+        mode the ones it owns; on one machine all of them)."""
         query = "SELECT * FROM jobs"
         clauses: list[str] = []
         args: list[Any] = []
@@ -286,9 +307,10 @@ class Journal(ABC):
         if created_since is not None:
             clauses.append("created_at >= ?")
             args.append(created_since)
-        if where is not None:
-            clauses.append(where[0])
-            args.extend(where[1])
+        for condition in (where, self._mine() if mine else None):
+            if condition is not None:
+                clauses.append(condition[0])
+                args.extend(condition[1])
         if clauses:
             query += " WHERE " + " AND ".join(clauses)
         query += " ORDER BY id DESC" if newest_first else " ORDER BY id"

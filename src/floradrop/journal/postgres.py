@@ -27,16 +27,28 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
+from loguru import logger
 from psycopg import errors as pg_errors
 
 from floradrop.config.journal import redact_url
-from floradrop.errors import FatalError, TransientError
-from floradrop.journal.base import AlreadyAdmitted, Executor, Job, Journal, Row
+from floradrop.errors import FatalError
+from floradrop.journal.base import (
+    AlreadyAdmitted,
+    Executor,
+    Job,
+    Journal,
+    JournalUnreachableError,
+    Row,
+)
 from floradrop.journal.pg_schema import MIGRATIONS, SCHEMA_VERSION
+from floradrop.journal.places import JSON_PATH_COLUMNS, PATH_COLUMNS, Places
 from floradrop.status import ACTIVE_STATES, JobState
+
+if TYPE_CHECKING:
+    from floradrop.config import FolderConfig
 
 _NOW = "EXTRACT(EPOCH FROM clock_timestamp())"
 # One team-wide lock serialises the starts (claim + budget check + reservation).
@@ -45,12 +57,6 @@ _MIGRATION_LOCK = _BUDGET_LOCK + 1
 _RETRY_CONNECT_SECONDS = 1.0
 # A job going back to one of these states is free for any member to start (or cancel).
 _UNOWNED_STATES = frozenset({JobState.WAITING, JobState.HELD})
-
-
-class JournalUnreachableError(TransientError):
-    """The team's database cannot be reached: intake pauses, work resumes when it can."""
-
-    title = "The team's journal cannot be reached"
 
 
 class PgRow(tuple[Any, ...]):
@@ -72,11 +78,6 @@ class PgRow(tuple[Any, ...]):
         return list(self._index)
 
 
-def _row_factory(cursor: Any) -> Callable[[Sequence[Any]], PgRow]:
-    index = {column.name: i for i, column in enumerate(cursor.description or ())}
-    return lambda values: PgRow(values, index)
-
-
 def _sql(query: str) -> str:
     """The journal's queries are written for SQLite's ``?``; psycopg takes ``%s`` (and LIKE
     is case-sensitive in PostgreSQL, not in SQLite)."""
@@ -86,13 +87,13 @@ def _sql(query: str) -> str:
 class _Tx:
     """A transaction's executor: SQLite-style queries on a psycopg connection."""
 
-    def __init__(self, conn: psycopg.Connection[Any], count: Callable[[], None]) -> None:
+    def __init__(self, journal: PostgresJournal, conn: psycopg.Connection[Any]) -> None:
+        self._journal = journal
         self._conn = conn
-        self._count = count
 
     def execute(self, sql: str, args: Sequence[Any] = (), /) -> Any:
-        self._count()
-        return self._conn.execute(_sql(sql), tuple(args))
+        self._journal._count()
+        return self._conn.execute(_sql(sql), self._journal.places.encode_args(args))
 
 
 class PostgresJournal(Journal):
@@ -117,6 +118,9 @@ class PostgresJournal(Journal):
         self._conn: psycopg.Connection[Any] | None = None
         self._next_connect = 0.0
         self._member: str | None = None
+        self._joined = False
+        self.places = Places()  # folders by name, paths relative to them
+        self._names: list[str] | None = None  # this daemon's folders (None: every folder)
         self._stats_lock = threading.Lock()
         self.round_trips = 0  # statements sent (benchmarks report them per file)
         #: Since when the database cannot be reached (monotonic), None when it can.
@@ -153,12 +157,27 @@ class PostgresJournal(Journal):
         except psycopg.Error as exc:
             self._next_connect = now + _RETRY_CONNECT_SECONDS
             raise self._unavailable(self._describe(exc)) from None
-        conn.row_factory = _row_factory
+        conn.row_factory = self._row_factory
         self._conn = conn
         if self.unreachable_since is not None:
             self.unreachable_since = None
             self.last_problem = None
         return conn
+
+    def _row_factory(self, cursor: Any) -> Callable[[Sequence[Any]], PgRow]:
+        names = [column.name for column in cursor.description or ()]
+        index = {name: i for i, name in enumerate(names)}
+        places = self.places
+        if not places.active or not (PATH_COLUMNS | JSON_PATH_COLUMNS) & index.keys():
+            return lambda values: PgRow(values, index)
+        return lambda values: PgRow(places.decode_row(names, values), index)
+
+    def set_folders(self, folders: Iterable[FolderConfig]) -> None:
+        """This daemon's folders: the team knows them by name, and this daemon takes only
+        the jobs of folders it watches."""
+        folders = list(folders)
+        self.places.set_folders(folders)
+        self._names = [f.name for f in folders]
 
     def _describe(self, exc: BaseException) -> str:
         """The driver's message without the password (libpq may quote the connection)."""
@@ -196,6 +215,8 @@ class PostgresJournal(Journal):
             conn, self._conn = self._conn, None
             if conn is not None:
                 conn.close()
+        if self._joined:  # a daemon's (a command's few are not worth a line)
+            logger.info("{} round trips to the team's journal", self.round_trips)
 
     @contextmanager
     def _tx(self) -> Iterator[Executor]:
@@ -203,8 +224,9 @@ class PostgresJournal(Journal):
             conn = self._connection()
             try:
                 with conn.transaction():
-                    self._count()
-                    yield _Tx(conn, self._count)
+                    self._count()  # BEGIN (and COMMIT, below)
+                    yield _Tx(self, conn)
+                self._count()
             except psycopg.Error as exc:
                 if self._connection_problem(exc):
                     raise self._lost(exc) from None
@@ -215,7 +237,9 @@ class PostgresJournal(Journal):
             conn = self._connection()
             self._count()
             try:
-                rows: list[Row] = conn.execute(_sql(query), tuple(args)).fetchall()
+                rows: list[Row] = conn.execute(
+                    _sql(query), self.places.encode_args(args)
+                ).fetchall()
             except psycopg.Error as exc:
                 if self._connection_problem(exc):
                     raise self._lost(exc) from None
@@ -288,6 +312,7 @@ class PostgresJournal(Journal):
                 (member, host, version, pid, self.lease_seconds),
             )
         self._member = member
+        self._joined = True
 
     def heartbeat(self) -> bool:
         """Renew this member's lease. False: the lease had already expired (others may have
@@ -357,27 +382,51 @@ class PostgresJournal(Journal):
             fields.setdefault("owner", None)  # back in the queue: any member may start it
         return super().transition(job_id, expected, new, **fields)
 
+    def _watched(self) -> tuple[str, list[Any]]:
+        """Only jobs of folders this daemon watches (another machine may watch others)."""
+        if self._names is None:
+            return "TRUE", []
+        if not self._names:
+            return "FALSE", []
+        return f"folder IN ({', '.join('?' for _ in self._names)})", list(self._names)
+
     def startable(self, limit: int) -> list[Job]:
-        """Waiting jobs this daemon may start: nobody's, its own, or a lost member's."""
+        """Waiting jobs this daemon may start: nobody's, its own, or a lost member's, in the
+        folders it watches."""
+        claimable, args = self._claimable()
+        watched, more = self._watched()
         return self.jobs(
             [JobState.WAITING],
             limit=limit,
             skip_folders=self.paused_folders,
-            where=self._claimable(),
+            where=(f"{claimable} AND {watched}", [*args, *more]),
         )
 
-    def mine(self) -> tuple[str, list[Any]]:
-        """A ``jobs(where=...)`` condition: the jobs this member owns."""
+    def _mine(self) -> tuple[str, list[Any]]:
         return "owner = ?", [self._member or ""]
 
+    def _to_store(self, fields: dict[str, Any]) -> dict[str, Any]:
+        if "outputs" in fields and self.places.active:
+            fields["outputs"] = self.places.encode_outputs(fields["outputs"])
+        return fields
+
+    @property
+    def paused_folders(self) -> frozenset[str]:
+        return frozenset(self.places.decode(f) for f in super().paused_folders)
+
+    def set_folder_paused(self, folder: str, paused: bool) -> None:
+        super().set_folder_paused(self.places.encode(folder), paused)
+
     def take_over(self, limit: int = 100) -> list[int]:
-        """Claim jobs in progress whose owner's lease expired; return their ids. They resume
-        from their durable state (a run create with its journaled idempotency key)."""
+        """Claim jobs in progress (in folders this daemon watches) whose owner's lease
+        expired; return their ids. They resume from their durable state: a run create with
+        its journaled idempotency key, so FLORA does not charge twice."""
         me = self._member
         if me is None:
             return []
         states = [s.value for s in ACTIVE_STATES]
         marks = ", ".join("?" for _ in states)
+        watched, more = self._watched()
         with self._tx() as db:
             alive = db.execute(f"SELECT {self._live('?')}", (me,)).fetchone()
             if not alive[0]:
@@ -385,8 +434,8 @@ class PostgresJournal(Journal):
             rows = db.execute(
                 f"UPDATE jobs SET owner = ? WHERE id IN (SELECT id FROM jobs WHERE state IN "
                 f"({marks}) AND owner IS DISTINCT FROM ? AND NOT {self._live('jobs.owner')} "
-                "ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED) RETURNING id",
-                (me, *states, me, limit),
+                f"AND {watched} ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED) RETURNING id",
+                (me, *states, me, *more, limit),
             ).fetchall()
         return [int(r[0]) for r in rows]
 

@@ -86,7 +86,7 @@ class RunPolling:
 
     def _sync(self, now: float) -> None:
         self._dirty = False
-        jobs = {job.id: job for job in self.journal.jobs([JobState.RUNNING])}
+        jobs = {job.id: job for job in self.journal.jobs([JobState.RUNNING], mine=True)}
         for job_id in self.schedule.tracked - jobs.keys():
             self.schedule.forget(job_id)
             self._jobs.pop(job_id, None)

@@ -77,7 +77,8 @@ def admission(
         return Verdict(Outcome.FAIL, f"technique {rule.technique} does not exist")
     if journal is not None and duplicates == "skip":
         index = folder.effective_rules().index(rule)
-        key = job_key(sha256_file(path), rule_fingerprint(folder, index, rule))
+        fingerprint = rule_fingerprint(folder, index, rule, shared=journal.shared)
+        key = job_key(sha256_file(path), fingerprint)
         done = [j for j in journal.find_by_key(key) if j.state is JobState.DONE]
         if done:
             return Verdict(
