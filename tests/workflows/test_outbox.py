@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from floradrop.config import FolderConfig, parse_config
-from floradrop.journal import Journal
+from floradrop.journal import SqliteJournal
 from floradrop.status import JobState
 from floradrop.workflows.actions import Actions
 from floradrop.workflows.outbox import ARMED, DONE, PENDING, VOID
@@ -28,7 +28,7 @@ def _setup(tmp_path: Path) -> tuple[Journal, Actions, FolderConfig]:
         },
         source=tmp_path / "c.toml",
     )
-    journal = Journal(tmp_path / "journal.sqlite3")
+    journal = SqliteJournal(tmp_path / "journal.sqlite3")
     return journal, Actions(journal.path), config.folders[0]
 
 
