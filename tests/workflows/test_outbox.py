@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from floradrop.config import FolderConfig, parse_config
-from floradrop.journal import SqliteJournal
+from floradrop.journal import Journal, SqliteJournal
 from floradrop.status import JobState
 from floradrop.workflows.actions import Actions
 from floradrop.workflows.outbox import ARMED, DONE, PENDING, VOID
