@@ -474,7 +474,9 @@ class Engine:
     def start(self) -> None:
         """Start every thread. :meth:`connect` may have failed offline: the scheduler retries."""
         self._prepare_folders()
-        self.team = join_team(self.journal, self.config.folders, on_change=self._changed)
+        self.team = join_team(
+            self.journal, self.config.folders, on_change=self._changed, on_taken=self._taken
+        )
         self._recover()
         self.actions = Actions(self.journal.path, on_problem=self._action_problem)
         self.actions.recover(self.journal.get)  # (armed before a crash, their job finished)
@@ -1062,6 +1064,11 @@ class Engine:
             self._ahead.discard(job_id)
             self._release(job_id)
             self._changed()
+
+    def _taken(self) -> None:
+        if self._polling is not None:
+            self._polling.refresh()
+        self._changed()
 
     def _journal_away(self, exc: JournalUnreachableError) -> None:
         if self.team is not None:

@@ -40,10 +40,15 @@ class TeamMember:
     """Thread-safe reads (:meth:`status`); one instance per engine, started by it."""
 
     def __init__(
-        self, journal: PostgresJournal, *, on_change: Callable[[], None] | None = None
+        self,
+        journal: PostgresJournal,
+        *,
+        on_change: Callable[[], None] | None = None,
+        on_taken: Callable[[], None] | None = None,
     ) -> None:
         self.journal = journal
         self._on_change = on_change
+        self._on_taken = on_taken
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._members: list[dict[str, Any]] = []
@@ -109,6 +114,8 @@ class TeamMember:
             if taken:
                 self.taken_over += len(taken)
                 logger.info("took over {} job(s) of a team member that went silent", len(taken))
+                if self._on_taken is not None:
+                    self._on_taken()  # (its runs are polled from now on)
             self._members = self.journal.members()
         except JournalUnreachableError as exc:
             if self.unreachable is None:
@@ -160,6 +167,7 @@ def join_team(
     folders: Iterable[FolderConfig],
     *,
     on_change: Callable[[], None] | None = None,
+    on_taken: Callable[[], None] | None = None,
 ) -> TeamMember | None:
     """Join the team when ``journal`` is shared (PostgreSQL); None for one machine's."""
     if not journal.shared:
@@ -167,7 +175,7 @@ def join_team(
     from floradrop.journal.postgres import PostgresJournal
 
     assert isinstance(journal, PostgresJournal)
-    member = TeamMember(journal, on_change=on_change)
+    member = TeamMember(journal, on_change=on_change, on_taken=on_taken)
     member.start(folders)
     return member
 

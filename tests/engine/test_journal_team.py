@@ -296,3 +296,19 @@ def test_folders_are_known_by_name_and_paths_are_relative_to_them(
     assert a.paused_folders == {str(inbox)}  # paused for the whole team
     for journal in (a, b, other):
         journal.close()
+
+
+def test_a_search_holding_the_create_lock_alone_may_adopt_any_members_job(
+    team: list[PostgresJournal],
+) -> None:
+    a, b, _ = team
+    job_id = new_job(a)
+    a.start_within_budget(job_id, 0.05, [], DAY)
+    a.transition(job_id, JobState.UPLOADING, JobState.SUBMITTING, idempotency_key="k1")
+    with pytest.raises(StaleTransition):  # not a's: fenced off
+        b.transition(job_id, JobState.SUBMITTING, JobState.RUNNING, run_id="r1")
+    with b.create_lock("cctv-cam", alone=True):
+        job = b.transition(job_id, JobState.SUBMITTING, JobState.RUNNING, adopt=True, run_id="r1")
+    assert job.owner == "m1" and job.run_id == "r1"
+    with a.create_lock("cctv-cam"), b.create_lock("cctv-cam"):
+        pass  # creates share the lock

@@ -129,6 +129,14 @@ def team_server() -> Iterator[PostgresServer]:
     server.stop()
 
 
+def unfinished(url: str) -> list[tuple[object, ...]]:
+    """For a failure's message: the jobs not done, with their state, owner and run."""
+    with contextlib.suppress(psycopg.Error), psycopg.connect(url, connect_timeout=3) as db:
+        query = "SELECT id, rel_path, state, owner, run_id FROM jobs WHERE state <> 'done'"
+        return [tuple(r) for r in db.execute(query).fetchall()]
+    return []
+
+
 def states(url: str) -> dict[str, int]:
     with contextlib.suppress(psycopg.Error), psycopg.connect(url, connect_timeout=3) as db:
         return dict(db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())
@@ -299,7 +307,7 @@ def test_postgresql_away_for_20_seconds_loses_nothing(
         wait_for(
             lambda: states(url).get("done", 0) >= len(names),
             timeout=180,
-            what=f"every file done after the outage (now {states(url)})",
+            what=f"every file done after the outage (now {states(url)}: {unfinished(url)})",
         )
         wait_for(lambda: not members[2].status().get("attention"), 30, "the line to clear")
         for member in members:

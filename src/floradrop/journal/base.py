@@ -183,7 +183,7 @@ class Journal(ABC):
 
     # Team mode hooks (no-ops for one machine).
 
-    def _fence(self) -> tuple[str, list[Any]]:
+    def _fence(self, adopt: bool = False) -> tuple[str, list[Any]]:
         """A condition every update of a job adds: "this daemon may act on it"."""
         return "", []
 
@@ -208,6 +208,13 @@ class Journal(ABC):
         """How long the paused-folders list is trusted from memory (forever on one machine:
         only this process changes it)."""
         return float("inf")
+
+    def create_lock(self, technique: str, *, alone: bool = False) -> AbstractContextManager[object]:
+        """Held around a run create (shared) or a run-list search (``alone``): in team mode
+        no member creates a run of ``technique`` while any member searches the run list for
+        the run of a create whose answer was lost (on one machine the submitter's own gate
+        does this)."""
+        return nullcontext()
 
     def intake_lock(self, folder: str, rel_path: str) -> AbstractContextManager[object]:
         """Held while one file is admitted: in team mode, no two daemons admit one file at
@@ -246,13 +253,16 @@ class Journal(ABC):
         job_id: int,
         expected: JobState | Iterable[JobState],
         new: JobState | None = None,
+        *,
+        adopt: bool = False,
         **fields: Any,
     ) -> Job:
         """Compare-and-set: update the job only if it is in one of the ``expected`` states.
 
         Raises :class:`StaleTransition` otherwise (and, in team mode, when this daemon does
-        not own the job). ``fields`` are written in the same transaction; JSON fields (assets,
-        inputs, outputs) take Python objects.
+        not own the job, unless ``adopt``: it takes the job, which only a run-list search
+        holding the team's create lock alone may do). ``fields`` are written in the same
+        transaction; JSON fields (assets, inputs, outputs) take Python objects.
         """
         states = [expected] if isinstance(expected, JobState) else list(expected)
         now = time.time()
@@ -261,11 +271,13 @@ class Journal(ABC):
             if new.terminal:
                 fields.setdefault("finished_at", now)
         fields["updated_at"] = now
+        if adopt:
+            fields.update(self._claim_fields())
         fields = self._to_store(fields)
         for name in JSON_FIELDS & fields.keys():
             fields[name] = json.dumps(fields[name])
         assignments = ", ".join(f"{name} = ?" for name in fields)
-        fence, fence_args = self._fence()
+        fence, fence_args = self._fence(adopt)
         with self._tx() as db:
             cursor = db.execute(
                 f"UPDATE jobs SET {assignments} WHERE id = ? "

@@ -326,8 +326,8 @@ class PostgresJournal(Journal):
                 (self.lease_seconds, self._member),
             )
             alive = bool(cursor.rowcount == 1)
-        if not alive:
-            self._member = None
+        # (not alive: the member id stays until it joins again, so the fencing keeps
+        # refusing its work and it claims nothing meanwhile)
         return alive
 
     def leave(self) -> None:
@@ -345,10 +345,12 @@ class PostgresJournal(Journal):
     def _live(self, owner: str) -> str:
         return f"EXISTS (SELECT 1 FROM members m WHERE m.id = {owner} AND m.lease_until > {_NOW})"
 
-    def _fence(self) -> tuple[str, list[Any]]:
+    def _fence(self, adopt: bool = False) -> tuple[str, list[Any]]:
         me = self._member
         if me is None:  # not a member (a command, not a daemon): only jobs nobody owns
             return " AND owner IS NULL", []
+        if adopt:
+            return f" AND {self._live('?')}", [me]
         return f" AND (owner IS NULL OR owner = ?) AND {self._live('?')}", [me, me]
 
     def _claimable(self) -> tuple[str, list[Any]]:
@@ -376,11 +378,52 @@ class PostgresJournal(Journal):
         job_id: int,
         expected: JobState | Iterable[JobState],
         new: JobState | None = None,
+        *,
+        adopt: bool = False,
         **fields: Any,
     ) -> Job:
         if new in _UNOWNED_STATES:
             fields.setdefault("owner", None)  # back in the queue: any member may start it
-        return super().transition(job_id, expected, new, **fields)
+        return super().transition(job_id, expected, new, adopt=adopt, **fields)
+
+    def create_lock(self, technique: str, *, alone: bool = False) -> AbstractContextManager[object]:
+        return self._alone_lock(technique) if alone else self._shared_lock(technique)
+
+    @contextmanager
+    def _shared_lock(self, technique: str) -> Iterator[object]:
+        key = f"create/{technique}"
+        # Tried, not waited for: a search waiting for the lock alone goes first, and this
+        # connection serves the other threads meanwhile.
+        while not self._read("SELECT pg_try_advisory_lock_shared(hashtextextended(?, 0))", (key,))[
+            0
+        ][0]:
+            time.sleep(0.05)
+        try:
+            yield None
+        finally:
+            with suppress(JournalUnreachableError):  # the session ended: its locks with it
+                self._read("SELECT pg_advisory_unlock_shared(hashtextextended(?, 0))", (key,))
+
+    @contextmanager
+    def _alone_lock(self, technique: str) -> Iterator[object]:
+        """Waited for in the queue of the lock (new creates wait behind it), on a connection
+        of its own (this one serves the other threads meanwhile)."""
+        try:
+            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=5)
+        except psycopg.Error as exc:
+            raise self._unavailable(self._describe(exc)) from None
+        try:
+            self._count()
+            try:
+                conn.execute(
+                    "SELECT pg_advisory_lock(hashtextextended(%s, 0))", (f"create/{technique}",)
+                )
+            except psycopg.Error as exc:
+                raise self._unavailable(self._describe(exc)) from None
+            yield None
+        finally:
+            with suppress(psycopg.Error):
+                conn.close()  # the lock goes with the session
 
     def _watched(self) -> tuple[str, list[Any]]:
         """Only jobs of folders this daemon watches (another machine may watch others)."""

@@ -71,6 +71,11 @@ class RunPolling:
             self._estimates[job.id] = run.estimated_seconds
             self._dirty = True
 
+    def refresh(self) -> None:
+        """Read the running jobs again at the next round (team mode: some were taken over)."""
+        with self._lock:
+            self._dirty = True
+
     def wake_at(self) -> float | None:
         with self._lock:
             return self.schedule.wake_at()
@@ -133,8 +138,14 @@ class RunPolling:
                 self.schedule.forget(job.id)
                 self._jobs.pop(job.id, None)
                 self._ended.add(job.id)
-            with contextlib.suppress(StaleTransition):
-                self.hooks.finish(job, run)
+            try:
+                with contextlib.suppress(StaleTransition):
+                    self.hooks.finish(job, run)
+            except Exception:
+                with self._lock:  # not finished (the journal could not be written): poll again
+                    self._ended.discard(job.id)
+                    self._dirty = True
+                raise
             self.hooks.changed()  # its run slot is free: the scheduler may start the next
         elif job.submitted_at and self._wall() - job.submitted_at > self.run_timeout_seconds:
             minutes = self.run_timeout_seconds / 60
