@@ -24,10 +24,10 @@ from floradrop.errors import JobError
 from floradrop.files import sha256_file
 from floradrop.flora.client import FloraClient
 from floradrop.flora.models import TEXT, Asset, IOSpec, RunInput, Technique
+from floradrop.jobs import JobState
 from floradrop.journal import Job, Journal
 from floradrop.pipeline import decide, links, verdict
 from floradrop.pipeline.precheck import check_upload
-from floradrop.status import JobState
 
 if TYPE_CHECKING:
     from floradrop.hosting import Hosting
