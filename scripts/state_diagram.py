@@ -23,10 +23,15 @@ def main() -> int:
     doc = ROOT / "ARCHITECTURE.md"
     text = doc.read_text(encoding="utf-8")
     new, count = re.subn(
-        r"```mermaid\nstateDiagram-v2\n.*?```", lambda _m: f"```mermaid\n{diagram}```", text, flags=re.S
+        r"```mermaid\nstateDiagram-v2\n.*?```",
+        lambda _m: f"```mermaid\n{diagram}```",
+        text,
+        flags=re.S,
     )
     if count != 1:
-        print(f"{doc}: expected one ```mermaid stateDiagram-v2 block, found {count}", file=sys.stderr)
+        print(
+            f"{doc}: expected one ```mermaid stateDiagram-v2 block, found {count}", file=sys.stderr
+        )
         return 1
     doc.write_text(new, encoding="utf-8")
     print(f"wrote the state diagram into {doc}")

@@ -64,6 +64,10 @@ class Claims:
                 self._ahead.add(job_id)
         return True
 
+    def holds(self, job_id: int) -> bool:
+        with self._lock:
+            return job_id in self._held
+
     def release(self, job_id: int) -> None:
         with self._lock:
             self._held.discard(job_id)
@@ -135,6 +139,9 @@ class Work:
     def guarded(self, job_id: int, task: Callable[[Job], None]) -> None:
         """Run one stage of one job (claimed by the caller), applying the error policy."""
         site = self.site
+        if not self.claims.holds(job_id):  # one worker per job: only its claimant works on it
+            logger.bind(job=job_id).error("bug: a job was handed to a worker unclaimed; left alone")
+            return
         job: Job | None = None
         try:
             job = site.journal.get(job_id)
