@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from floradrop.errors import ConfigError, FatalError, JobError, TransientError
+from floradrop.errors import ConfigError, FatalError, Interrupted, JobError, TransientError
 from floradrop.flora.errors import (
     AuthenticationError,
     FieldError,
@@ -20,7 +20,7 @@ from floradrop.flora.errors import (
 )
 from floradrop.jobs import JobState
 from floradrop.journal import Job, Journal, StaleTransition
-from floradrop.pipeline.upload import Interrupted, NotSettled, SidecarNotYet, SourceGone
+from floradrop.pipeline.upload import NotSettled, SidecarNotYet, SourceGone
 from floradrop.policy import (
     DISK_RETRY_MAX_SECONDS,
     MAX_DISK_ATTEMPTS,

@@ -97,6 +97,10 @@ class JobError(FloradropError):
         return self.message, self.hint or "", getattr(self, "code", None), None
 
 
+class Interrupted(Exception):  # noqa: N818 - a signal for the engine, never shown as an error
+    """A transfer abandoned because floradrop is stopping (the job resumes at next start)."""
+
+
 class AlreadyRunningError(FloradropError):
     title = "floradrop is already running"
     exit_code = ExitCode.ALREADY_RUNNING

@@ -22,11 +22,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from floradrop.errors import ConfigError, FatalError, FloradropError, JobError, TransientError
+from floradrop.errors import (
+    ConfigError,
+    FatalError,
+    FloradropError,
+    Interrupted,
+    JobError,
+    TransientError,
+)
 from floradrop.jobs import JobState
 from floradrop.journal import Job, StaleTransition
 from floradrop.pipeline.fileaway import Failure
-from floradrop.pipeline.upload import Interrupted, NotSettled, SidecarNotYet, SourceGone
+from floradrop.pipeline.upload import NotSettled, SidecarNotYet, SourceGone
 
 SIDECAR_WAIT_SECONDS = 30.0  # how long a file waits for its sidecar (e.g. photo.txt) to arrive
 MAX_DISK_ATTEMPTS = 8  # a file that cannot be read or staged this often fails (nothing paid)
