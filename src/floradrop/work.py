@@ -187,9 +187,12 @@ class Work:
 
     def loop_error(self, exc: BaseException, where: str, level: str = "WARNING") -> None:
         """An error outside any job (polling, the scheduler, admission), by the same policy:
-        the service's state is updated as for a job; anything else is logged under ``where``."""
+        the service's state is updated as for a job. The line ``where: message`` is logged at
+        ``level`` for anything else, and always when ``level`` is ERROR (that loop's own
+        failure matters: a file not admitted, a scheduler round lost)."""
         verdict = classify(exc, None)
         health = self.site.health
+        logged = False
         if verdict.act is Act.BLOCK and isinstance(exc, FloradropError):
             health.block(exc)
         elif verdict.act is Act.OFFLINE and isinstance(exc, FloradropError):
@@ -198,7 +201,9 @@ class Work:
             self.site.live.config_problem = exc.message
             logger.error("{}", exc.describe())
             self.site.changed()
-        else:  # (a traceback only for what is not one of ours: a bug)
+        else:
+            logged = True
+        if logged or level == "ERROR":  # (a traceback only for what is not one of ours: a bug)
             trace = exc if verdict.bug or not isinstance(exc, FloradropError) else None
             logger.opt(exception=trace).log(level, "{}: {}", where, verdict.message)
 
