@@ -254,6 +254,7 @@ class Engine:
         self._prepare_folders()
         self._recover()
         self.actions = Actions(self.journal.path, on_problem=self._action_problem)
+        self.actions.recover(self.journal.get)  # (armed before a crash, their job finished)
         self.actions.start()
         self._reviewer = review.Reviewer(
             lambda: self.config.folders, on_problem=self._action_problem

@@ -251,6 +251,8 @@ class Work:
         folder = site.folders.get(job.folder)
         if folder is None or job.state.terminal:
             return
+        if site.actions is not None:
+            site.actions.arm(job, folder, "failed")  # durable before the job fails
         job = file_failed(job, folder, site.journal, failure)
         chains.carry_sidecar(folder.path / job.rel_path, _filed(job))
         if site.actions is not None:
@@ -377,6 +379,8 @@ class Work:
                 staging,
             )
             job = fetch_outputs(job, run, ctx)
+        if site.actions is not None:
+            site.actions.arm(job, folder, "done")  # durable before the job is done
         job = file_done(job, folder, site.journal, staging=staging)
         chains.carry_sidecar(folder.path / job.rel_path, _filed(job))
         if site.actions is not None:
