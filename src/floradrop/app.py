@@ -88,16 +88,16 @@ def run_daemon(
     engine.live.tray_warning = getattr(tray, "warning", None) if tray else None
     server = control.ControlServer(config.daemon.state_dir, handle)
     address = server.start()
-    tray_label = "headless" if tray is None else f"tray ({tray.backend})"
-    _install_signal_handlers(stop, tray)
-    # [ui]: the local web dashboard (like the tray, not for a one-shot --once)
-    dashboard = None if args.once else start_dashboard(config, engine, handle)
-    lock.publish(new_info(config.source, address, tray_label))  # "up": status and pause work
-
-    started = time.time()
-    engine.start()
-    sd_notify("READY=1")
-    try:
+    dashboard = None
+    try:  # (from here on, whatever fails, everything started is stopped again)
+        tray_label = "headless" if tray is None else f"tray ({tray.backend})"
+        _install_signal_handlers(stop, tray)
+        # [ui]: the local web dashboard (like the tray, not for a one-shot --once)
+        dashboard = None if args.once else start_dashboard(config, engine, handle)
+        lock.publish(new_info(config.source, address, tray_label))  # "up": status, pause work
+        started = time.time()
+        engine.start()
+        sd_notify("READY=1")
         if args.once:
             from floradrop.cli import _once
 
@@ -113,6 +113,7 @@ def run_daemon(
     finally:
         sd_notify("STOPPING=1")
         logger.info("stopping ...")
+        stop.set()  # (the tray's stop watcher ends too, after a start that failed)
         if dashboard is not None:
             dashboard.stop()
         server.stop()
