@@ -66,7 +66,7 @@ def run_daemon(
         engine.connect()
     except NetworkError as exc:
         logger.warning("FLORA cannot be reached ({}); starting offline, will retry", exc.brief)
-        engine.live.offline = True
+        engine.health.went_offline(exc, say=False)
     except BaseException:  # e.g. a technique that does not exist: exit 3, nothing left open
         engine.client.close()
         engine.journal.close()

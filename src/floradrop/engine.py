@@ -181,8 +181,7 @@ class Engine:
             submitter.client = poller.client = client
 
         self.health.on_client(use)
-        self.connected = True
-        self.live.offline = False
+        self.connected = True  # (back online: the probe that called this says so)
 
     def _load_techniques(self, config: Config) -> dict[str, Technique]:
         wanted = {r.technique for f in config.folders for r in f.effective_rules()}

@@ -99,12 +99,15 @@ class Health:
         blocked = self.live.blocked
         return blocked is not None and blocked.kind is AttentionKind.AUTH
 
-    def went_offline(self, error: FloradropError) -> None:
+    def went_offline(self, error: FloradropError, *, say: bool = True) -> None:
         """FLORA cannot be reached: new work pauses until a probe gets through."""
         with self._lock:
             if self.live.offline:
                 return
-            logger.warning("FLORA cannot be reached ({}); pausing work until it can", error.brief)
+            if say:
+                logger.warning(
+                    "FLORA cannot be reached ({}); pausing work until it can", error.brief
+                )
             self.live.offline = True
             self.next_probe = time.monotonic() + self._probe_delay
         self._changed()
