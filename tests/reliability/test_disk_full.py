@@ -17,8 +17,8 @@ import pytest
 from loguru import logger
 from PIL import Image
 
+from flora_emulator import Emulator
 from floradrop import engine as engine_module
-from floradrop.emulator import Emulator
 from floradrop.status import AttentionKind, JobState
 from tests.engine.harness import Daemon, drop, folder_toml, running, wait_for, write_config
 
