@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 
-from floradrop.emulator import Emulator
+from flora_emulator import Emulator
 from floradrop.flora import FloraClient
 from floradrop.flora.errors import InsufficientCreditsError, NetworkError
 from floradrop.health import OFFLINE_PROBE_MAX_SECONDS, Health

@@ -65,8 +65,6 @@ def test_no_import_circle_exists_only_for_type_hints() -> None:
     for path in modules():
         parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
         names[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
-    # (the emulator is a separate application on its way out of the package: issue 16)
-    names = {n: p for n, p in names.items() if not n.startswith("floradrop.emulator")}
 
     def resolve(name: str) -> str | None:
         while name and name not in names:

@@ -40,7 +40,7 @@ from floradrop.health import Health
 from floradrop.hosting import Hosting
 from floradrop.jobs import ACTIVE_STATES, JobState
 from floradrop.journal import Job, Journal
-from floradrop.pipeline import decide
+from floradrop.pipeline import bind, decide
 from floradrop.pipeline.poll import Poller
 from floradrop.pipeline.polling import PollHooks, RunPolling
 from floradrop.pipeline.submit import Submitter
@@ -195,10 +195,10 @@ class Engine:
                 present[slug] = self.client.get_technique(slug)
         problems: list[ConfigError] = []
         for folder in config.folders:
-            problems.extend(decide.validate_rules(folder, present))
+            problems.extend(bind.validate_rules(folder, present))
         if problems:
             raise ConfigError(
-                "the config does not fit the techniques:\n" + decide.problem_lines(problems),
+                "the config does not fit the techniques:\n" + bind.problem_lines(problems),
                 hint="fix the rules in "
                 + (str(config.source) if config.source else "the config")
                 + " ('floradrop techniques show SLUG' lists a technique's inputs)",
@@ -209,7 +209,7 @@ class Engine:
         problems = folder_problems(self.config)
         if problems:
             raise ConfigError(
-                "folders that cannot be used:\n" + decide.problem_lines(problems),
+                "folders that cannot be used:\n" + bind.problem_lines(problems),
                 hint="fix the folders in " + str(self.config.source or "the config"),
             )
         for folder in self.config.folders:

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from floradrop.emulator import Emulator
+from flora_emulator import Emulator
 from floradrop.jobs import JobState
 from floradrop.pipeline.fileaway import Failure
 from tests.engine.harness import drop, folder_toml, png_bytes, running, write_config
