@@ -37,7 +37,7 @@ def run_case(files: int, daemons: int, run_seconds: float) -> dict[str, Any]:
     from tests.engine.harness import GUARD_OFF, png_bytes
     from tests.pgserver import PostgresServer, find_bin_dir
 
-    from floradrop.emulator import Emulator
+    from flora_emulator import Emulator
 
     bin_dir = find_bin_dir()
     if bin_dir is None:

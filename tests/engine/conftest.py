@@ -5,7 +5,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from floradrop.emulator import Emulator
+from flora_emulator import Emulator
+
 from floradrop.journal import Journal, SqliteJournal
 
 

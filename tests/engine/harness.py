@@ -9,12 +9,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from flora_emulator import Emulator
 from floradrop.config import Config, load_config
-from floradrop.emulator import Emulator
 from floradrop.engine import Engine
 from floradrop.flora import FloraClient
+from floradrop.jobs import JobState
 from floradrop.journal import Job
-from floradrop.status import JobState
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from flora_emulator import Emulator
 from floradrop.config import load_config
-from floradrop.emulator import Emulator
 from floradrop.errors import ConfigError
-from floradrop.status import JobState, TrayState
+from floradrop.jobs import JobState
+from floradrop.status import TrayState
 
 from .harness import drop, folder_toml, png_bytes, running, wait_for, write_config
 

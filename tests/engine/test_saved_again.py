@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from floradrop.emulator import Emulator
-from floradrop.status import JobState
+from flora_emulator import Emulator
+from floradrop.jobs import JobState
 
 from .harness import drop, folder_toml, png_bytes, running, wait_for, write_config
 

@@ -17,9 +17,10 @@ import pytest
 from loguru import logger
 from PIL import Image
 
-from floradrop import engine as engine_module
-from floradrop.emulator import Emulator
-from floradrop.status import AttentionKind, JobState
+from flora_emulator import Emulator
+from floradrop import policy
+from floradrop.jobs import JobState
+from floradrop.status import AttentionKind
 from tests.engine.harness import Daemon, drop, folder_toml, running, wait_for, write_config
 
 from .smalldisk import SmallDisk
@@ -36,8 +37,8 @@ def noise_png(seed: int, side: int = 300) -> bytes:
 @pytest.fixture(autouse=True)
 def quick_disk_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Try a full disk again within a fraction of a second (10 s doubling to 60 s in use)."""
-    monkeypatch.setattr(engine_module, "_DISK_RETRY_SECONDS", 0.1)
-    monkeypatch.setattr(engine_module, "_DISK_RETRY_MAX_SECONDS", 0.3)
+    monkeypatch.setattr(policy, "DISK_RETRY_SECONDS", 0.1)
+    monkeypatch.setattr(policy, "DISK_RETRY_MAX_SECONDS", 0.3)
 
 
 @pytest.fixture(params=["tmpfs", "hook"])
@@ -55,7 +56,7 @@ def small_outputs(
 
 
 def attempts_of(daemon: Daemon, job_id: int) -> int:
-    return daemon.engine._attempts.get(job_id, 0)
+    return daemon.engine.backoff.attempts(job_id)
 
 
 def temp_files(directory: Path) -> list[str]:
@@ -128,7 +129,15 @@ def test_failure_report_on_a_full_disk_is_in_the_journal_and_status(
         disk.fill(leave=0)
         with running(config, emu) as daemon:
             drop(tmp_path / "in", "portrait.png", noise_png(2, side=64))
-            [job] = daemon.wait_state(1, JobState.FAILED)
+            daemon.wait_state(1, JobState.FAILED)
+            # FAILED comes first, then the move of the original (journaled with a second
+            # FAILED -> FAILED): wait for that, the original's last word.
+            wait_for(
+                lambda: daemon.jobs()[0].filed_path or daemon.jobs()[0].note,
+                10,
+                "the original filed or left in place",
+            )
+            [job] = daemon.jobs()
             snapshot = daemon.engine.snapshot()
         assert job.error_message and "the run failed" in job.error_message
         assert job.report_path is None, "the report did not fit"

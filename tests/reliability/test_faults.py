@@ -28,10 +28,10 @@ from urllib.parse import unquote, urlsplit
 import pytest
 from PIL import Image
 
-from floradrop.emulator import Emulator
+from flora_emulator import Emulator
 from floradrop.flora.throttle import THROTTLED_CONCURRENCY
 from floradrop.flora.uploads import DIRECT_LIMIT
-from floradrop.status import JobState
+from floradrop.jobs import JobState
 from tests.engine.harness import drop, folder_toml, png_bytes, running, wait_for, write_config
 
 FILES = int(os.environ.get("FLORADROP_FAULT_FILES", "120"))

@@ -30,7 +30,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from floradrop.emulator import Emulator
+from flora_emulator import Emulator
 from floradrop.instance import DaemonInfo
 from tests.engine.harness import GUARD_OFF, drop, png_bytes, wait_for
 from tests.pgserver import PASSWORD, PostgresServer, find_bin_dir

@@ -68,8 +68,8 @@ def _offline(state_dir: Path, verb: str, config: Any = None) -> None:
     """What the verb means for a daemon that is not running: a note in its journal (in team
     mode the shared one: a pause holds for the whole team)."""
     from floradrop.acknowledge import acknowledge
-    from floradrop.engine import JOURNAL_NAME
     from floradrop.journal import Journal, SqliteJournal, open_journal
+    from floradrop.snapshot import JOURNAL_NAME
 
     journal: Journal
     if config is not None and config.journal.url is not None:

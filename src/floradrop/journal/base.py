@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from floradrop import budget
 from floradrop.errors import TransientError
-from floradrop.status import ACTIVE_STATES, JobState
+from floradrop.jobs import ACTIVE_STATES, JobState, check
 
 JSON_FIELDS = frozenset({"assets", "inputs", "outputs"})
 
@@ -261,10 +261,13 @@ class Journal(ABC):
 
         Raises :class:`StaleTransition` otherwise (and, in team mode, when this daemon does
         not own the job, unless ``adopt``: it takes the job, which only a run-list search
-        holding the team's create lock alone may do). ``fields`` are written in the same
-        transaction; JSON fields (assets, inputs, outputs) take Python objects.
+        holding the team's create lock alone may do), and
+        :class:`floradrop.jobs.IllegalTransition` for a change of state that is not an edge of
+        the state machine. ``fields`` are written in the same transaction; JSON fields
+        (assets, inputs, outputs) take Python objects.
         """
         states = [expected] if isinstance(expected, JobState) else list(expected)
+        check(states, new)  # only the edges of the state machine (floradrop.jobs)
         now = time.time()
         if new is not None:
             fields["state"] = new.value

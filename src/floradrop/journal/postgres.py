@@ -45,7 +45,7 @@ from floradrop.journal.base import (
 )
 from floradrop.journal.pg_schema import MIGRATIONS, SCHEMA_VERSION
 from floradrop.journal.places import JSON_PATH_COLUMNS, PATH_COLUMNS, Places
-from floradrop.status import ACTIVE_STATES, JobState
+from floradrop.jobs import ACTIVE_STATES, JobState
 
 if TYPE_CHECKING:
     from floradrop.config import FolderConfig

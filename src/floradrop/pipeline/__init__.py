@@ -5,8 +5,9 @@ stage      module                       what it does
 =========  ===========================  ================================================
 watch      ``pipeline.watch``           observers and rescans report candidate paths
 settle     ``pipeline.settle``          a candidate becomes ready once completely written
-decide     ``pipeline.decide``          pure: junk or work? which rule? which inputs?
+decide     ``pipeline.decide``          pure: junk or work? which rule? a sidecar?
 admit      ``pipeline.admit``           hash, spot duplicates, journal the job
+bind       ``pipeline.bind``            pure: which value goes to which technique input
 upload     ``pipeline.upload``          bindings -> run inputs (assets uploaded, text read)
 submit     ``pipeline.submit``          one run per job, exactly once (idempotency key)
 poll       ``pipeline.poll``            batch or per-run polling until terminal
@@ -20,6 +21,8 @@ In the upload stage, a folder with ``transfer = "host"`` puts media in the user'
 instead (``floradrop.hosting``), and a dropped link in a ``links = true`` folder is checked
 and passed on as it is (``pipeline.links``).
 
-``floradrop.engine`` runs the stages on named threads and owns the error policy; every stage
-moves a job between durable states of ``floradrop.journal``.
+``floradrop.engine`` runs the stages on named threads (``floradrop.work`` on the worker pools,
+``floradrop.admitting`` on the admit thread); errors are decided by ``floradrop.policy``. Every
+stage moves a job along its own edges of the state machine (``floradrop.jobs``), each a
+durable transition of ``floradrop.journal``. See ``ARCHITECTURE.md``.
 """
