@@ -39,7 +39,7 @@ from floradrop.flora.models import Technique
 from floradrop.health import Health
 from floradrop.hosting import Hosting
 from floradrop.jobs import ACTIVE_STATES, JobState
-from floradrop.journal import Job, Journal, JournalUnreachableError, open_journal
+from floradrop.journal import Job, Journal, open_journal
 from floradrop.pipeline import bind, decide
 from floradrop.pipeline.poll import Poller
 from floradrop.pipeline.polling import PollHooks, RunPolling
@@ -49,7 +49,7 @@ from floradrop.policy import Backoff
 from floradrop.pools import full_pool
 from floradrop.snapshot import build_snapshot, folder_problems
 from floradrop.status import Live, Snapshot
-from floradrop.team import TeamMember, join_team, team_status
+from floradrop.team import TeamMember, join_team, team_snapshot
 from floradrop.work import Claims, Work
 from floradrop.workflows import chains, review, schedule
 from floradrop.workflows.actions import Actions
@@ -100,7 +100,7 @@ class Engine:
             forget=self._forget_file,
             changed=self.changed,
             on_error=self.work.loop_error,
-            on_away=self.journal_away,
+            on_away=self.work.journal_away,
         )
         self._paused = self.journal.paused
         self._stop = threading.Event()
@@ -116,7 +116,6 @@ class Engine:
         self._config_check: Callable[[], object] | None = None
         self._reviewer: review.Reviewer | None = None  # hold points (made by start)
         self.team: TeamMember | None = None  # team mode: this daemon's membership
-        self._last_snapshot: Snapshot | None = None
 
     # -- what the rooms share -----------------------------------------------------------------
 
@@ -255,9 +254,8 @@ class Engine:
     def start(self) -> None:
         """Start every thread. :meth:`connect` may have failed offline: the scheduler retries."""
         self._prepare_folders()
-        self.team = join_team(
-            self.journal, self.config.folders, on_change=self.changed, on_taken=self._taken
-        )
+        here = (lambda: self.config.folders), (lambda: self._polling)  # (reloads, take-overs)
+        self.team = join_team(self.journal, *here, on_change=self.changed)
         self._recover()
         self.actions = Actions(self.journal.path, on_problem=self._action_problem)
         self.actions.recover(self.journal.get)  # (armed before a crash, their job finished)
@@ -322,17 +320,6 @@ class Engine:
             self.team.stop()  # the lease ends: the others take over at once
         logger.info("stopped; {} job(s) will resume at the next start", self._unfinished())
 
-    def _taken(self) -> None:
-        """Team mode: jobs of a silent member became this daemon's; poll their runs."""
-        if self._polling is not None:
-            self._polling.refresh()
-        self.changed()
-
-    def journal_away(self, exc: JournalUnreachableError) -> None:
-        """Team mode: the shared journal cannot be reached (the status and the tray say so)."""
-        if self.team is not None:
-            self.team.note_unreachable(exc)
-
     def _action_problem(self, message: str) -> None:
         self.live.last_error, self.live.last_error_job = f"action: {message}", None
         self.changed()
@@ -379,8 +366,6 @@ class Engine:
                 with contextlib.suppress(OSError):
                     directory.mkdir(exist_ok=True)
         self.config = config
-        if self.team is not None:
-            self.team.set_folders(config.folders)
         if techniques:
             self.techniques = techniques
         self.live.config_problem = None
@@ -416,8 +401,8 @@ class Engine:
         cached = self._snapshot_cache
         if cached is not None and now - cached[0] < 0.2:
             return cached[1]
-        try:
-            snap = build_snapshot(
+        snap = team_snapshot(  # (team mode: the team in it, or why the journal is away)
+            lambda: build_snapshot(
                 self.config,
                 self.journal,
                 live=self.live,
@@ -426,12 +411,9 @@ class Engine:
                 service_installed=self.service_installed,
                 clock=self.schedule.clock,
                 notices=tuple(self.actions.notices) if self.actions is not None else (),
-            )
-        except JournalUnreachableError as exc:  # team mode: the last known state, and why
-            self.journal_away(exc)
-            snap = self._last_snapshot or Snapshot(daemon_running=True)
-        snap = team_status(snap, self.team)
-        self._last_snapshot = snap
+            ),
+            self.team,
+        )
         self._snapshot_cache = (now, snap)
         return snap
 
@@ -484,9 +466,6 @@ class Engine:
                     self.backoff.go_now()  # jobs that backed off for the network go now
                 if self.connected:
                     self._dispatch(now)
-            except JournalUnreachableError as exc:  # team mode: the team's status says so
-                self.journal_away(exc)
-                self._stop.wait(1.0)
             except Exception as exc:
                 self.work.loop_error(exc, "scheduler error", "ERROR")
                 self._stop.wait(1.0)

@@ -34,6 +34,7 @@ from floradrop.status import Attention, AttentionKind, JobState, Snapshot
 if TYPE_CHECKING:
     from floradrop.config import FolderConfig
     from floradrop.journal.postgres import PostgresJournal
+    from floradrop.pipeline.polling import RunPolling
 
 
 class TeamMember:
@@ -44,7 +45,7 @@ class TeamMember:
         journal: PostgresJournal,
         *,
         on_change: Callable[[], None] | None = None,
-        on_taken: Callable[[], None] | None = None,
+        on_taken: Callable[[], object] | None = None,
     ) -> None:
         self.journal = journal
         self._on_change = on_change
@@ -54,21 +55,27 @@ class TeamMember:
         self._members: list[dict[str, Any]] = []
         self.unreachable: str | None = None  # what went wrong, while the journal is away
         self.taken_over = 0  # jobs taken over from silent members since the start
+        self.last_snapshot: Snapshot | None = None  # shown while the journal is away
+        self._folders: Callable[[], Iterable[FolderConfig]] = tuple
+        self._known: tuple[FolderConfig, ...] = ()
 
     @property
     def interval(self) -> float:
         return max(0.5, self.journal.lease_seconds / 3)
 
-    def start(self, folders: Iterable[FolderConfig]) -> None:
-        """Join the team (the database must be reachable: the daemon was able to open it)."""
-        self.set_folders(folders)
+    def start(self, folders: Callable[[], Iterable[FolderConfig]]) -> None:
+        """Join the team (the database must be reachable: the daemon was able to open it).
+        ``folders``: this daemon's folders now (a config reload may change them)."""
+        self._folders = folders
+        self.set_folders(folders())
         self._join()
         self.beat()
         self._thread = threading.Thread(target=self._loop, name="floradrop-team", daemon=True)
         self._thread.start()
 
     def set_folders(self, folders: Iterable[FolderConfig]) -> None:
-        folders = list(folders)
+        folders = tuple(folders)
+        self._known = folders
         names = [f.name for f in folders]
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:  # (a team knows folders by name: two with one name would be one)
@@ -96,6 +103,9 @@ class TeamMember:
 
     def beat(self) -> None:
         """One heartbeat, take-over and read of the team (the thread's round; tests call it)."""
+        folders = tuple(self._folders())
+        if folders != self._known:  # the config was reloaded
+            self.set_folders(folders)
         try:
             if self.journal.member is None:
                 self._join()
@@ -164,20 +174,41 @@ class TeamMember:
 
 def join_team(
     journal: Journal,
-    folders: Iterable[FolderConfig],
+    folders: Callable[[], Iterable[FolderConfig]],
+    polling: Callable[[], RunPolling | None] = lambda: None,
     *,
     on_change: Callable[[], None] | None = None,
-    on_taken: Callable[[], None] | None = None,
 ) -> TeamMember | None:
-    """Join the team when ``journal`` is shared (PostgreSQL); None for one machine's."""
+    """Join the team when ``journal`` is shared (PostgreSQL); None for one machine's. The
+    runs of jobs taken over are ``polling``'s to poll from then on."""
     if not journal.shared:
         return None
     from floradrop.journal.postgres import PostgresJournal
 
     assert isinstance(journal, PostgresJournal)
-    member = TeamMember(journal, on_change=on_change, on_taken=on_taken)
+
+    def taken() -> None:
+        poller = polling()
+        if poller is not None:
+            poller.refresh()
+
+    member = TeamMember(journal, on_change=on_change, on_taken=taken)
     member.start(folders)
     return member
+
+
+def team_snapshot(build: Callable[[], Snapshot], team: TeamMember | None) -> Snapshot:
+    """The status snapshot with the team in it; while the team's journal cannot be reached,
+    the last one known, saying so (the tray and ``status`` show it)."""
+    if team is None:
+        return build()
+    try:
+        snapshot = build()
+    except JournalUnreachableError as exc:
+        team.note_unreachable(exc)
+        snapshot = team.last_snapshot or Snapshot(daemon_running=True)
+    team.last_snapshot = team_status(snapshot, team)
+    return team.last_snapshot
 
 
 def team_status(snapshot: Snapshot, team: TeamMember | None) -> Snapshot:

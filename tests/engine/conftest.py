@@ -6,7 +6,6 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from flora_emulator import Emulator
-
 from floradrop.journal import Journal, SqliteJournal
 
 

@@ -26,7 +26,6 @@ def run(args: argparse.Namespace) -> int:
     from floradrop.errors import DaemonNotRunningError
     from floradrop.journal import open_journal
     from floradrop.retry import request_retry
-    from floradrop.snapshot import journal_path
 
     config = load(args)
     for path in args.paths:

@@ -87,7 +87,6 @@ def dry_run(config: Config) -> int:
     from floradrop.journal import open_journal, today
     from floradrop.pipeline import bind
     from floradrop.pipeline.verdict import Outcome, admission, upload_problem
-    from floradrop.snapshot import journal_path
 
     client = make_client(config)
     journal = open_journal(config)

@@ -35,6 +35,7 @@ from psycopg import errors as pg_errors
 
 from floradrop.config.journal import redact_url
 from floradrop.errors import FatalError
+from floradrop.jobs import ACTIVE_STATES, JobState
 from floradrop.journal.base import (
     AlreadyAdmitted,
     Executor,
@@ -45,7 +46,6 @@ from floradrop.journal.base import (
 )
 from floradrop.journal.pg_schema import MIGRATIONS, SCHEMA_VERSION
 from floradrop.journal.places import JSON_PATH_COLUMNS, PATH_COLUMNS, Places
-from floradrop.jobs import ACTIVE_STATES, JobState
 
 if TYPE_CHECKING:
     from floradrop.config import FolderConfig
