@@ -155,6 +155,15 @@ class Journal(ABC):
     #: True when the journal is shared by several daemons (claims and leases apply).
     shared = False
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> Journal:
+        """``Journal(path)``, the name older code opens the SQLite file with, still does:
+        it makes a :class:`~floradrop.journal.sqlite.SqliteJournal` (new code names it)."""
+        if cls is Journal:
+            from floradrop.journal.sqlite import SqliteJournal
+
+            return super().__new__(SqliteJournal)
+        return super().__new__(cls)
+
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._paused_folders: frozenset[str] | None = None

@@ -90,8 +90,8 @@ class RunPolling:
             pool.submit(self._poll, due)
 
     def _sync(self, now: float) -> None:
-        self._dirty = False
         jobs = {job.id: job for job in self.journal.jobs([JobState.RUNNING], mine=True)}
+        self._dirty = False  # (only once read: a journal away leaves it to the next round)
         for job_id in self.schedule.tracked - jobs.keys():
             self.schedule.forget(job_id)
             self._jobs.pop(job_id, None)
