@@ -7,14 +7,14 @@ asset is recorded in the journal as soon as it is ready, so a restart never uplo
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from stat import S_ISREG
 from typing import TYPE_CHECKING
 
 from loguru import logger
@@ -27,6 +27,7 @@ from floradrop.flora.models import TEXT, Asset, IOSpec, RunInput, Technique
 from floradrop.journal import Job, Journal
 from floradrop.pipeline import bind, decide, links
 from floradrop.pipeline.precheck import check_upload
+from floradrop.pipeline.source import check, opened, reader
 from floradrop.status import JobState
 
 if TYPE_CHECKING:
@@ -44,10 +45,6 @@ _fixed_locks_guard = threading.Lock()
 def _fixed_lock(digest: str) -> threading.Lock:
     with _fixed_locks_guard:
         return _fixed_locks.setdefault(digest, threading.Lock())
-
-
-class SourceGone(Exception):  # noqa: N818 - a signal for the engine, not shown as an error
-    """The dropped file was deleted, moved or rewritten before its run was started."""
 
 
 class NotSettled(Exception):  # noqa: N818 - a signal for the engine
@@ -117,9 +114,14 @@ def sidecar_path(source: Path, binding: Binding) -> Path:
     return source.with_name(source.stem + suffix)
 
 
-def read_text_input(path: Path, what: str) -> str:
+def read_text_input(path: Path, what: str, fd: int | None = None) -> str:
+    """The text in ``path`` (read from ``fd`` when given: the file checked at ``path``)."""
     try:
-        data = path.read_bytes()
+        if fd is None:
+            data = path.read_bytes()
+        else:
+            with reader(fd) as handle:
+                data = handle.read()
     except FileNotFoundError:
         raise
     except OSError as exc:
@@ -145,19 +147,6 @@ def read_text_input(path: Path, what: str) -> str:
     return text
 
 
-def _check_unchanged(job: Job) -> None:
-    source = Path(job.source_path)
-    try:
-        stat = source.lstat()  # a link put in its place is not the dropped file
-    except FileNotFoundError:
-        raise SourceGone(f"{source.name} was removed before it was uploaded") from None
-    if not S_ISREG(stat.st_mode) or stat.st_size != job.size or stat.st_mtime_ns != job.mtime_ns:
-        raise SourceGone(
-            f"{source.name} changed before its run was started (superseded: nothing is run "
-            "for the earlier version; the new version is a new job)"
-        )
-
-
 def build_inputs(
     job: Job,
     folder: FolderConfig,
@@ -169,9 +158,10 @@ def build_inputs(
 ) -> tuple[list[RunInput], Job]:
     """The run inputs for ``job`` (uploading what needs uploading); returns the updated job."""
     source = Path(job.source_path)
+    link = None  # unless a link in a `links = true` folder
     if links.may_be_link(source, folder):
-        _check_unchanged(job)
-    link = links.dropped_link(source, folder)  # None unless a link in a `links = true` folder
+        with _opened(job) as fd:
+            link = links.dropped_link(source, folder, fd=fd)
     dropped = link.media_type(technique) if link else decide.media_type(source)
     written = any(rule is r for r in folder.rules)  # else the folder's own technique
     where = None if written else f"folder {folder.name!r}"
@@ -198,7 +188,7 @@ def build_inputs(
             continue
         if recorded:
             if binding.kind not in ("path", "sidecar"):
-                _check_unchanged(job)  # uploaded ahead: still the file that was uploaded?
+                check(job)  # uploaded ahead: still the file that was uploaded?
             inputs.append(RunInput(spec.id, spec.type, recorded["url"]))
             continue
         if binding.kind == "path" and store is not None:
@@ -213,8 +203,7 @@ def build_inputs(
                         continue
                     raise SidecarNotYet(f"{path.name} (needed for {spec.name}) is not there")
             else:
-                path = source
-                _check_unchanged(job)
+                path = source  # opened and checked by the upload: its bytes are sent
             assets = dict(job.assets)
             if store is not None:
                 key = _host_media(job, path, spec, store, should_stop=should_stop)
@@ -228,18 +217,48 @@ def build_inputs(
         inputs.append(RunInput(spec.id, spec.type, url))
     # The last look before the run is created: a file saved again while its inputs were
     # prepared is superseded here, and only its final version runs.
-    _check_unchanged(job)
+    check(job)
     return inputs, job
+
+
+@contextlib.contextmanager
+def _opened(job: Job) -> Iterator[int]:
+    """:func:`floradrop.pipeline.source.opened`, with a file floradrop may not read as a
+    failed job."""
+    try:
+        with opened(job) as fd:
+            yield fd
+    except PermissionError as exc:
+        raise JobError(
+            f"cannot read {Path(job.source_path).name}: {exc.strerror or exc}",
+            hint="give your user read access to the file, then 'floradrop retry' it",
+        ) from None
 
 
 def _upload_media(
     job: Job, path: Path, spec: IOSpec, ctx: UploadContext, *, should_stop: Callable[[], bool]
 ) -> Asset:
-    """Check and upload the dropped file or a sidecar; a ready asset."""
-    source = Path(job.source_path)
-    size = path.stat().st_size
+    """Check and upload the dropped file (from the descriptor that was checked) or a sidecar;
+    a ready asset."""
+    if path != Path(job.source_path):
+        return _send(job, path, spec, ctx, should_stop=should_stop, fd=None)
+    with _opened(job) as fd:
+        return _send(job, path, spec, ctx, should_stop=should_stop, fd=fd)
+
+
+def _send(
+    job: Job,
+    path: Path,
+    spec: IOSpec,
+    ctx: UploadContext,
+    *,
+    should_stop: Callable[[], bool],
+    fd: int | None,
+) -> Asset:
+    """Upload ``path``; with ``fd`` (the dropped file, checked) its bytes come from ``fd``."""
+    size = path.stat().st_size if fd is None else job.size
     try:
-        content_type = check_upload(path, spec.type, size)
+        content_type = check_upload(path, spec.type, size, fd=fd)
         key = f"fd-asset-{job.job_key[:24]}-{spec.id}-{uuid.uuid4().hex[:8]}"
         logger.bind(job=job.id).info("uploading {} ({:,} bytes) for {}", path.name, size, spec.id)
         asset = ctx.client.upload_file(
@@ -247,21 +266,22 @@ def _upload_media(
             workspace_id=ctx.workspace_id,
             idempotency_key=key,
             content_type=content_type,
+            fd=fd,
             on_progress=ProgressLog(
                 job.id,
                 path.name,
                 should_stop,
-                changed=functools.partial(_check_unchanged, job) if path == source else None,
+                changed=None if fd is None else functools.partial(check, job, fd),
             ),
         )
     except Exception as exc:
-        if path == source:
-            _check_unchanged(job)  # changed meanwhile: SourceGone, whatever the upload said
+        if fd is not None:
+            check(job, fd)  # changed meanwhile: SourceGone, whatever the upload said
             if isinstance(exc, JobError):
-                _maybe_still_written(job)
+                _maybe_still_written(job, fd)
         raise
-    if path == source:
-        _check_unchanged(job)
+    if fd is not None:
+        check(job, fd)
     return asset
 
 
@@ -279,27 +299,43 @@ def _store(folder: FolderConfig, ctx: UploadContext) -> Store | None:
 def _host_media(
     job: Job, path: Path, spec: IOSpec, store: Store, *, should_stop: Callable[[], bool]
 ) -> str:
-    """Check the dropped file or a sidecar and put it in the bucket; its object key."""
-    source = Path(job.source_path)
-    size = path.stat().st_size
+    """Check the dropped file (from the descriptor that was checked) or a sidecar and put it
+    in the bucket; its object key."""
+    if path != Path(job.source_path):
+        return _host(job, path, spec, store, should_stop=should_stop, fd=None)
+    with _opened(job) as fd:
+        return _host(job, path, spec, store, should_stop=should_stop, fd=fd)
+
+
+def _host(
+    job: Job,
+    path: Path,
+    spec: IOSpec,
+    store: Store,
+    *,
+    should_stop: Callable[[], bool],
+    fd: int | None,
+) -> str:
+    size = path.stat().st_size if fd is None else job.size
     try:
-        content_type = check_upload(path, spec.type, size)
-        digest = job.content_hash if path == source else sha256_file(path)
+        content_type = check_upload(path, spec.type, size, fd=fd)
+        digest = job.content_hash if fd is not None else sha256_file(path)
         key = store.ensure(
             path,
             digest,
             content_type=content_type or _guess_type(path),
             on_progress=ProgressLog(job.id, path.name, should_stop),
             should_stop=should_stop,
+            fd=fd,
         )
     except Exception as exc:
-        if path == source:
-            _check_unchanged(job)
+        if fd is not None:
+            check(job, fd)
             if isinstance(exc, JobError):
-                _maybe_still_written(job)
+                _maybe_still_written(job, fd)
         raise
-    if path == source:
-        _check_unchanged(job)  # hosted bytes are those hashed at admission (else: a new job)
+    if fd is not None:
+        check(job, fd)  # hosted bytes are those hashed at admission (else: a new job)
     return key
 
 
@@ -322,11 +358,11 @@ def _guess_type(path: Path) -> str:
     return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
 
 
-def _maybe_still_written(job: Job) -> None:
+def _maybe_still_written(job: Job, fd: int) -> None:
     """A file found bad so soon after its last write may be one still being written (by a
     writer that paused for longer than the settle time): rather than fail it, and move a file
     its writer still holds, look again later."""
-    _check_unchanged(job)  # changed meanwhile: SourceGone (the new version is a new job)
+    check(job, fd)  # changed meanwhile: SourceGone (the new version is a new job)
     if time.time() - job.mtime_ns / 1e9 < STILL_WRITING_SECONDS:
         raise NotSettled(f"{job.name} may still be being written; looking at it again shortly")
 
@@ -343,12 +379,9 @@ def _text_value(job: Job, source: Path, binding: Binding, optional: bool) -> str
                 return None
             raise SidecarNotYet(f"{path.name} is not there")
         return read_text_input(path, "the sidecar")
-    # "file" or "text": the dropped file's own text
-    try:
-        _check_unchanged(job)
-        return read_text_input(source, "the dropped file")
-    except FileNotFoundError:
-        raise SourceGone(f"{source.name} was removed before it was read") from None
+    # "file" or "text": the dropped file's own text, read from the descriptor checked
+    with _opened(job) as fd:
+        return read_text_input(source, "the dropped file", fd)
 
 
 def _not_a_link(path: Path, owner: Path) -> Path:
