@@ -55,20 +55,28 @@ class Sample:
     t: float  # seconds since the trickle started (negative: warm-up)
     rss_kb: int
     fds: int
+    sockets: int  # of fds: keep-alive connections come and go with the pools' use
     threads: int
     dropped: int
     done: int
     phase: str
 
 
-def proc_sample(pid: int) -> tuple[int, int, int]:
-    """(RSS in KiB, open fds, threads) of a live process, from /proc."""
+def proc_sample(pid: int) -> tuple[int, int, int, int]:
+    """(RSS in KiB, open fds, of them sockets, threads) of a live process, from /proc."""
     fields = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         key, _, value = line.partition(":")
         fields[key] = value.strip()
-    fds = len(os.listdir(f"/proc/{pid}/fd"))
-    return int(fields["VmRSS"].split()[0]), fds, int(fields["Threads"])
+    fds = sockets = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except FileNotFoundError:  # closed while we looked
+            continue
+        fds += 1
+        sockets += target.startswith("socket:")
+    return int(fields["VmRSS"].split()[0]), fds, sockets, int(fields["Threads"])
 
 
 def png_bytes(seed: int, big: bool = False) -> bytes:
@@ -207,9 +215,16 @@ class Soak:
         return time.monotonic() - self.t0
 
     def sample(self, pid: int) -> Sample:
-        rss, fds, threads = proc_sample(pid)
+        rss, fds, sockets, threads = proc_sample(pid)
         sample = Sample(
-            round(self.now(), 1), rss, fds, threads, len(self.dropped), self.done(), self.phase
+            round(self.now(), 1),
+            rss,
+            fds,
+            sockets,
+            threads,
+            len(self.dropped),
+            self.done(),
+            self.phase,
         )
         self.samples.append(sample)
         return sample
@@ -287,12 +302,13 @@ class Soak:
         time.sleep(self.args.idle_seconds)
         taken = []
         for _ in range(5):
-            rss, fds, threads = proc_sample(pid)
-            taken.append((rss, fds, threads))
+            taken.append(proc_sample(pid))
             time.sleep(0.5)
-        rss, fds, threads = (sorted(col)[len(col) // 2] for col in zip(*taken, strict=True))
+        rss, fds, sockets, threads = (
+            sorted(col)[len(col) // 2] for col in zip(*taken, strict=True)
+        )
         return Sample(
-            round(self.now(), 1), rss, fds, threads, len(self.dropped), self.done(), "idle"
+            round(self.now(), 1), rss, fds, sockets, threads, len(self.dropped), self.done(), "idle"
         )
 
     def report(
@@ -364,6 +380,7 @@ class Soak:
             "exit_code": code,
             "rss_kb": series("rss_kb"),
             "fds": series("fds"),
+            "sockets": series("sockets"),
             "threads": series("threads"),
             "samples": [s.__dict__ for s in self.samples],
         }

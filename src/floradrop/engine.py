@@ -465,6 +465,7 @@ class Engine:
         self._prepare_folders()
         self._recover()
         self.actions = Actions(self.journal.path, on_problem=self._action_problem)
+        self.actions.recover(self.journal.get)  # (armed before a crash, their job finished)
         self.actions.start()
         self._reviewer = review.Reviewer(
             lambda: self.config.folders, on_problem=self._action_problem
@@ -1098,6 +1099,8 @@ class Engine:
         folder = self.folders.get(job.folder)
         if folder is None or job.state.terminal:
             return
+        if self.actions is not None:
+            self.actions.arm(job, folder, "failed")  # durable before the job fails
         job = file_failed(job, folder, self.journal, failure)
         chains.carry_sidecar(folder.path / job.rel_path, _filed(job))
         if self.actions is not None:
@@ -1219,6 +1222,8 @@ class Engine:
                 staging,
             )
             job = fetch_outputs(job, run, ctx)
+        if self.actions is not None:
+            self.actions.arm(job, folder, "done")  # durable before the job is done
         job = file_done(job, folder, self.journal, staging=staging)
         chains.carry_sidecar(folder.path / job.rel_path, _filed(job))
         if self.actions is not None:

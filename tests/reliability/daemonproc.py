@@ -44,11 +44,12 @@ class DaemonProcess:
     output: Path  # the daemon's stdout and stderr
     proc: subprocess.Popen[bytes] | None = None
     captured: list[str] = field(default_factory=list)  # every CLI call's stdout and stderr
+    extra_env: dict[str, str] = field(default_factory=dict)  # e.g. a fail point, a secret
 
     @property
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k != "FLORA_API_KEY"}
-        return env | {"FLORA_BASE_URL": self.base_url, "PYTHONUNBUFFERED": "1"}
+        return env | {"FLORA_BASE_URL": self.base_url, "PYTHONUNBUFFERED": "1"} | self.extra_env
 
     def start(self) -> DaemonProcess:
         argv = [sys.executable, "-m", "floradrop", "run", "--headless", "--config"]

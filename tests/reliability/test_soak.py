@@ -15,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 RSS_MARGIN_KB = 16 * 1024  # first-time allocations settle in the first minutes (see RELIABILITY.md)
-FD_MARGIN = 2  # keep-alive connections to the API and the media host come and go
+FILE_MARGIN = 8  # inputs being uploaded and outputs being written, at most a few per worker
 
 
 @pytest.mark.slow
@@ -65,7 +65,17 @@ def test_a_short_soak_stays_flat_and_misses_nothing(tmp_path: Path) -> None:
     threads, fds, rss = result["threads"], result["fds"], result["rss_kb"]
     assert threads["idle_end"] == threads["idle_start"], threads
     assert threads["max"] <= threads["idle_start"], threads
-    assert fds["idle_end"] <= fds["idle_start"] + FD_MARGIN, fds
-    assert fds["max"] <= fds["idle_start"] + 4 * FD_MARGIN, fds
+    # Descriptors of files (journal, logs, inotify, inputs and outputs in flight) come back to
+    # exactly where they were. Sockets are keep-alive connections to the API and the media host:
+    # how many stay pooled depends on how many workers last ran at once (more after an outage's
+    # backlog than after the warm-up), never on how many files went through, so they are bounded
+    # by the threads that can hold one, not by the idle baseline.
+    sockets = result["sockets"]
+    files_start = fds["idle_start"] - sockets["idle_start"]
+    files_end = fds["idle_end"] - sockets["idle_end"]
+    assert files_end <= files_start, (fds, sockets)
+    assert fds["max"] <= fds["idle_start"] + FILE_MARGIN + threads["max"], (fds, sockets)
+    assert sockets["idle_end"] <= threads["idle_start"], (sockets, threads)
+    assert sockets["max"] <= threads["max"], (sockets, threads)
     assert rss["idle_end"] <= rss["idle_start"] + RSS_MARGIN_KB, rss
     assert proc.returncode == 0, proc.stdout[-3000:]

@@ -10,11 +10,9 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from flora_emulator import Emulator
@@ -25,6 +23,7 @@ from floradrop.status import JobState
 from floradrop.tray.menu import menu_model
 from floradrop.workflows.chains import flows
 from tests.engine.harness import drop, folder_toml, png_bytes, running, wait_for, write_config
+from tests.workflows.helpers import Seen
 
 
 def _folders(root: Path, *specs: tuple[str, str, str | None]) -> dict[str, object]:
@@ -94,36 +93,6 @@ def test_check_refuses_a_loop_and_names_it(tmp_path: Path) -> None:
     assert "Cam → Grade → Cam" in result.stdout + result.stderr
 
 
-class _Seen(FileSystemEventHandler):
-    """Every file the second inbox ever shows, checked complete the moment it shows up."""
-
-    def __init__(self, inbox: Path) -> None:
-        self.inbox = inbox
-        self.names: set[str] = set()
-        self.partial: list[str] = []
-        self.lock = threading.Lock()
-
-    def on_any_event(self, event: FileSystemEvent) -> None:
-        for raw in (event.src_path, getattr(event, "dest_path", "")):
-            path = Path(os.fsdecode(raw)) if raw else None
-            if path is None or path.parent != self.inbox or event.is_directory:
-                continue
-            with self.lock:
-                self.names.add(path.name)
-            try:
-                data = path.read_bytes()
-            except OSError:
-                continue  # already taken away
-            complete = (
-                data.endswith(b"IEND\xaeB`\x82")
-                if path.suffix == ".png"
-                else path.suffix == ".json" and json.loads(data) is not None
-            )
-            if not complete:
-                with self.lock:
-                    self.partial.append(path.name)
-
-
 def test_a_chain_of_two_techniques(tmp_path: Path, emulator: Emulator) -> None:
     ref = tmp_path / "look.png"
     ref.write_bytes(png_bytes(9))
@@ -135,7 +104,7 @@ def test_a_chain_of_two_techniques(tmp_path: Path, emulator: Emulator) -> None:
         "color-transfer",
         f'inputs = {{ source_image = "file", reference_image = "path:{ref}" }}',
     )
-    seen = _Seen(grade)
+    seen = Seen(grade)
     observer = Observer()
     observer.schedule(seen, str(grade))
     observer.start()

@@ -1,7 +1,10 @@
 """Actions when outputs land (``[[folders.on_done]]``) or a file fails (``on_failed``).
 
-:meth:`Actions.finished` queues the folder's actions for a job in the durable
-:class:`~floradrop.workflows.outbox.Outbox` and returns at once; two named threads work the
+:meth:`Actions.arm` writes the folder's actions for a job into the durable
+:class:`~floradrop.workflows.outbox.Outbox` just *before* the job's last transition (done or
+failed), and :meth:`Actions.finished` queues them right after it and returns at once; a crash
+in between loses nothing (:meth:`Actions.recover` queues them at the next start). An action
+that ran or was delivered is never run again, across restarts. Two named threads work the
 queue, so a slow receiver or a hanging command never holds up the pipeline:
 
 * ``floradrop-commands`` runs each command (never through a shell) with the file paths added
@@ -30,13 +33,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 import httpx
 from loguru import logger
 
-from floradrop import __version__
+from floradrop import __version__, failpoints
 from floradrop.config import FolderConfig
 from floradrop.config.actions import KEYRING_SERVICE, Action
 from floradrop.journal import Job
@@ -56,7 +60,15 @@ def signature(secret: bytes, timestamp: str, body: bytes) -> str:
     return f"t={timestamp},v1={mac}"
 
 
-def payload(job: Job, folder: FolderConfig, event: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Place:
+    """Where a job's folder is: all a payload needs of it (a folder's config has both)."""
+
+    name: str
+    path: Path
+
+
+def payload(job: Job, folder: FolderConfig | Place, event: str) -> dict[str, Any]:
     """What actions are told: the job, its files and (for outputs) their provenance."""
     outputs = []
     for record in job.outputs:
@@ -113,10 +125,25 @@ class Actions:
 
     # -- the engine's side ------------------------------------------------------------------
 
+    def arm(self, job: Job, folder: FolderConfig, event: str) -> None:
+        """Write ``folder``'s actions for ``job`` down *before* it becomes done (``event``
+        ``"done"``) or failed: a crash between that transition and :meth:`finished` then
+        loses nothing (:meth:`recover` queues them at the next start)."""
+        actions = folder.on_done if event == "done" else folder.on_failed
+        durable = [a for a in actions if not a.notify]
+        if not durable:
+            return
+        body = json.dumps(payload(job, folder, event), ensure_ascii=False)
+        for action in durable:
+            settings = action.model_dump(mode="json", exclude_none=True)
+            self.outbox.arm(job.id, event, action.kind, settings, body)
+
     def finished(self, job: Job, folder: FolderConfig) -> None:
         """Queue ``folder``'s actions for ``job`` (done or failed); returns at once."""
+        failpoints.reached(failpoints.ACTIONS_QUEUED)
         event = "done" if job.state is JobState.DONE else "failed"
         actions = folder.on_done if event == "done" else folder.on_failed
+        self.outbox.void(job.id, event)
         if not actions:
             return
         data = payload(job, folder, event)
@@ -128,6 +155,31 @@ class Actions:
             settings = action.model_dump(mode="json", exclude_none=True)
             if self.outbox.add(job.id, event, action.kind, settings, body):
                 self._wake[action.kind].set()
+
+    def recover(self, job_of: Callable[[int], Job]) -> int:
+        """At start: actions armed for a job that did finish before a crash are queued now
+        (with the payload of the finished job); those armed for an end it did not reach are
+        void; the rest stay armed (their job resumes). How many were queued."""
+        queued = 0
+        for item in self.outbox.armed():
+            try:
+                job: Job | None = job_of(item.job_id)
+            except KeyError:
+                job = None
+            if job is None:
+                self.outbox.void(item.job_id, "")  # (gone from the journal: never runs)
+            elif job.state.value == item.event:
+                folder = json.loads(item.payload)["folder"]
+                place = Place(folder["name"], Path(folder["path"]))
+                body = json.dumps(payload(job, place, item.event), ensure_ascii=False)
+                if self.outbox.add(item.job_id, item.event, item.kind, item.action, body):
+                    queued += 1
+                    self._wake[item.kind].set()
+            elif job.state.terminal:
+                self.outbox.void(item.job_id, job.state.value)
+        if queued:
+            logger.info("actions: {} queued for jobs that finished just before a crash", queued)
+        return queued
 
     def start(self) -> None:
         for kind, target in (("command", self._run_commands), ("webhook", self._deliver)):

@@ -64,6 +64,12 @@ def feeds_inbox(folder: FolderConfig, folders: Sequence[FolderConfig]) -> bool:
     return any(_key(other.path) == target for other in folders if other is not folder)
 
 
+def next_folder(folder: FolderConfig, folders: Sequence[FolderConfig]) -> FolderConfig | None:
+    """The folder whose inbox is ``folder``'s outputs (the next step of its chain), if any."""
+    target = _key(folder.outputs)
+    return next((o for o in folders if o is not folder and _key(o.path) == target), None)
+
+
 def _loop_from(start: int, nxt: dict[int, int]) -> list[int] | None:
     seen: list[int] = []
     i: int | None = start

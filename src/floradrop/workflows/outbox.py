@@ -1,13 +1,16 @@
 """The actions' durable queue: one row per action to run, in the journal's SQLite file.
 
-An action (a command to run, a webhook to call) is written here when its job reaches done or
-failed, and removed from the queue only once it ran (a command) or was delivered (a webhook),
-so nothing is lost while a receiver is down or floradrop restarts. A separate connection to
-the journal's file (WAL allows several); the table is ours alone.
+An action (a command to run, a webhook to call) is written here *before* its job's last
+transition (``armed``), queued to run once the job is done or failed (``pending``), and
+taken off the queue only once it ran (a command) or was delivered (a webhook), so nothing is
+lost while a receiver is down, floradrop restarts or crashes. A separate connection to the
+journal's file (WAL allows several); the table is ours alone.
 
-Rows: ``pending`` (due at ``next_at``), then ``done``, ``failed`` (a command that failed: not
-run again, it may have done half its work) or ``gave_up`` (a webhook undeliverable for
-:data:`GIVE_UP_SECONDS`).
+Rows: ``armed`` (the job is about to finish: after a crash, :meth:`Outbox.armed` finds the
+rows whose job did finish and they are queued then), ``pending`` (due at ``next_at``), then
+``done``, ``failed`` (a command that failed: not run again, it may have done half its work),
+``gave_up`` (a webhook undeliverable for :data:`GIVE_UP_SECONDS`) or ``void`` (armed for an
+end the job did not reach: armed for done, and it failed).
 """
 
 from __future__ import annotations
@@ -20,10 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+ARMED: Final = "armed"
 PENDING: Final = "pending"
 DONE: Final = "done"
 FAILED: Final = "failed"
 GAVE_UP: Final = "gave_up"
+VOID: Final = "void"
 GIVE_UP_SECONDS: Final = 3 * 24 * 3600.0
 
 _SCHEMA = """
@@ -76,25 +81,44 @@ class Outbox:
         with self._lock:
             self._db.close()
 
+    def arm(self, job_id: int, event: str, kind: str, action: dict[str, Any], payload: str) -> None:
+        """Write an action down before its job finishes (a row already there is kept)."""
+        now = time.time()
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO action_outbox(job_id, event, kind, action, payload, "
+                "status, next_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (job_id, event, kind, _key(action), payload, ARMED, now, now),
+            )
+
     def add(self, job_id: int, event: str, kind: str, action: dict[str, Any], payload: str) -> bool:
-        """Queue an action (once per job, event and action: a second add is ignored)."""
+        """Queue an action to run now, with the finished job's ``payload``: an armed row
+        becomes pending; an action already queued or run for this job and event is left
+        alone (never run twice). True when it was queued here."""
         now = time.time()
         with self._lock:
             cursor = self._db.execute(
-                "INSERT OR IGNORE INTO action_outbox(job_id, event, kind, action, payload, "
-                "status, next_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    job_id,
-                    event,
-                    kind,
-                    json.dumps(action, sort_keys=True),
-                    payload,
-                    PENDING,
-                    now,
-                    now,
-                ),
+                "INSERT INTO action_outbox(job_id, event, kind, action, payload, status, "
+                "next_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (job_id, event, kind, action) DO UPDATE SET status = excluded.status, "
+                "payload = excluded.payload, next_at = excluded.next_at, "
+                "created_at = excluded.created_at WHERE status = ?",
+                (job_id, event, kind, _key(action), payload, PENDING, now, now, ARMED),
             )
         return cursor.rowcount == 1
+
+    def void(self, job_id: int, keep_event: str) -> None:
+        """The job finished as ``keep_event``: rows armed for its other end never run."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE action_outbox SET status = ?, finished_at = ? "
+                "WHERE job_id = ? AND status = ? AND event != ?",
+                (VOID, time.time(), job_id, ARMED, keep_event),
+            )
+
+    def armed(self) -> list[Item]:
+        """Rows armed and never queued: after a crash, some belong to finished jobs."""
+        return self.items(ARMED)
 
     def due(self, kind: str, now: float, limit: int = 20) -> list[Item]:
         with self._lock:
@@ -143,6 +167,10 @@ class Outbox:
                 "SELECT status, COUNT(*) FROM action_outbox GROUP BY status"
             ).fetchall()
         return {row[0]: int(row[1]) for row in rows}
+
+
+def _key(action: dict[str, Any]) -> str:
+    return json.dumps(action, sort_keys=True)
 
 
 def _item(row: sqlite3.Row) -> Item:

@@ -30,6 +30,7 @@ from typing import Final
 
 from loguru import logger
 
+from floradrop import failpoints
 from floradrop.config.folders import FolderConfig
 from floradrop.files import TEMP_PREFIX, TEMP_SUFFIX, fsync_dir, fsync_file, numbered, temp_path
 from floradrop.workflows import chains
@@ -98,25 +99,75 @@ def _free_name(inbox: Path, name: str) -> str:
     raise FileExistsError(f"no free name for {name} in {inbox}")
 
 
-def pass_on(output: Path, inbox: Path, staging: Path, held: Path | None = None) -> Path:
+def _linked_in(path: Path, places: Sequence[Path]) -> Path | None:
+    """Another name of ``path`` (the same file: a hard link) in one of ``places``, if any.
+
+    Only a file with more than one link is looked for: after a crash between linking an
+    approved output into the next inbox and unlinking it here, both names are the one file."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    if stat.st_nlink < 2:
+        return None
+    for place in places:
+        try:
+            entries = list(os.scandir(place))
+        except OSError:
+            continue
+        for entry in entries:
+            with contextlib.suppress(OSError):
+                found = entry.stat(follow_symlinks=False)
+                if (found.st_ino, found.st_dev) == (stat.st_ino, stat.st_dev):
+                    return Path(entry.path)
+    return None
+
+
+def pass_on(
+    output: Path,
+    inbox: Path,
+    staging: Path,
+    held: Path | None = None,
+    taken: Sequence[Path] = (),
+) -> Path:
     """Move an approved ``output`` (and its sidecar) into the next folder's ``inbox``.
 
     The sidecar is taken from next to the output, else from ``held`` (the review folder: a
     person may move the output alone). Both are linked into ``staging`` first, then linked in
     under one free name (the sidecar first), and only then unlinked from where they were.
-    Never overwrites anything."""
+    Never overwrites anything.
+
+    A move a crash cut short is finished, not made twice: an output already linked into the
+    inbox (or into ``taken``, where the next folder files its originals) is only unlinked
+    here, and a sidecar already linked in gives the output its name."""
     sidecar = output.with_name(output.name + chains.SIDECAR_SUFFIX)
     if chains.previous_provenance(output) is None and held is not None:
         sidecar = held / sidecar.name
     has_sidecar = chains.previous_provenance(sidecar.with_name(output.name)) is not None
-    name = _free_name(inbox, output.name)
+    there = _linked_in(output, [inbox, *taken])
+    if there is not None:
+        output.unlink()
+        if has_sidecar and _linked_in(sidecar, [inbox, *taken]) is not None:
+            sidecar.unlink()
+        logger.info("finished passing {} on to {} (cut short earlier)", output.name, inbox)
+        return there
+    linked_sidecar = _linked_in(sidecar, [inbox]) if has_sidecar else None
+    name = None
+    if linked_sidecar is not None:
+        name = linked_sidecar.name.removesuffix(chains.SIDECAR_SUFFIX)
+        if (inbox / name).exists():
+            name, linked_sidecar = None, None
+    name = name or _free_name(inbox, output.name)
     staged = _stage(output, staging, output.name)
-    staged_sidecar = _stage(sidecar, staging, sidecar.name) if has_sidecar else None
+    staged_sidecar = (
+        _stage(sidecar, staging, sidecar.name) if has_sidecar and not linked_sidecar else None
+    )
     try:
         if staged_sidecar is not None:
             os.link(staged_sidecar, inbox / (name + chains.SIDECAR_SUFFIX))
         os.link(staged, inbox / name)
         fsync_dir(inbox)
+        failpoints.reached(failpoints.REVIEW_LINKED)
         output.unlink()
         if has_sidecar:
             sidecar.unlink()
@@ -164,6 +215,8 @@ class Reviewer:
         folders = self._folders()
         for folder in [f for f in folders if f.review and chains.feeds_inbox(f, folders)]:
             staging = folder.outputs.parent / chains.STAGING_NAME
+            following = chains.next_folder(folder, folders)
+            taken = [] if following is None else [following.done, following.failed]
             for output in outputs_in(folder.approved):
                 try:
                     stat = output.stat()
@@ -173,7 +226,15 @@ class Reviewer:
                 if self._seen.get(output) != seen[output]:
                     continue  # new or still being written: next pass
                 try:
-                    passed.append(pass_on(output, folder.outputs, staging, folder.review_folder))
+                    passed.append(
+                        pass_on(
+                            output,
+                            folder.outputs,
+                            staging,
+                            folder.review_folder,
+                            taken,
+                        )
+                    )
                 except OSError as exc:
                     message = f"could not pass {output.name} on to {folder.outputs}: {exc}"
                     logger.warning(message)
