@@ -55,12 +55,12 @@ from floradrop.pipeline.fetch import FetchContext, fetch_outputs
 from floradrop.pipeline.fileaway import Failure, file_done, file_duplicate, file_failed
 from floradrop.pipeline.poll import Poller
 from floradrop.pipeline.polling import PollHooks, RunPolling
-from floradrop.pipeline.source import SourceGone
 from floradrop.pipeline.submit import Submitter
 from floradrop.pipeline.upload import (
     Interrupted,
     NotSettled,
     SidecarNotYet,
+    SourceGone,
     UploadContext,
     build_inputs,
 )

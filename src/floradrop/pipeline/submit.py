@@ -1,6 +1,6 @@
 """Submit: start exactly one run per job, whatever happens to the network or the process.
 
-The rules (``../shared/flora-api/REFERENCE.md`` §10, Idempotency):
+The rules (../shared/flora-api/REFERENCE.md §10):
 
 * every job has a deterministic idempotency key (workspace, technique, job key, attempt); it is
   journaled together with the state ``submitting`` *before* the create request is sent;

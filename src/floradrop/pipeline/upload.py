@@ -25,7 +25,7 @@ from floradrop.files import sha256_file
 from floradrop.flora.client import FloraClient
 from floradrop.flora.models import TEXT, Asset, IOSpec, RunInput, Technique
 from floradrop.journal import Job, Journal
-from floradrop.pipeline import bind, decide, links
+from floradrop.pipeline import bind, decide, links, source
 from floradrop.pipeline.precheck import check_upload
 from floradrop.pipeline.source import check, opened, reader
 from floradrop.status import JobState
@@ -45,6 +45,9 @@ _fixed_locks_guard = threading.Lock()
 def _fixed_lock(digest: str) -> threading.Lock:
     with _fixed_locks_guard:
         return _fixed_locks.setdefault(digest, threading.Lock())
+
+
+SourceGone = source.SourceGone  # the upload stage's signal: the dropped file went or changed
 
 
 class NotSettled(Exception):  # noqa: N818 - a signal for the engine
