@@ -8,6 +8,7 @@ engine against the emulator over loopback and look at the bytes the emulator rec
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
 import threading
@@ -254,3 +255,60 @@ def test_a_link_in_place_before_the_upload_is_never_opened(
             assert received(emulator) == []  # nothing was uploaded at all
             wait_for(lambda: not daemon.jobs(JobState.WAITING, JobState.UPLOADING), 10, "idle")
     assert secret.read_bytes() == secret_bytes
+
+
+@posix_only
+def test_a_sidecar_is_opened_only_if_it_is_a_file_of_its_own(tmp_path: Path, secret: Path) -> None:
+    prompt = tmp_path / "photo.txt"
+    prompt.write_text("a quiet street")
+    fd = source.open_file(prompt)
+    try:
+        with source.reader(fd) as handle:
+            assert handle.read() == b"a quiet street"
+    finally:
+        os.close(fd)
+    swap_in_link(prompt, secret)
+    with pytest.raises(source.NotAFile):
+        source.open_file(prompt)
+    prompt.unlink()
+    os.mkfifo(prompt)
+    with pytest.raises(source.NotAFile):  # at once: O_NONBLOCK, then not a regular file
+        source.open_file(prompt)
+    prompt.unlink()
+    with pytest.raises(FileNotFoundError):
+        source.open_file(prompt)
+
+
+@posix_only
+def test_a_sidecar_swapped_for_a_link_after_its_open_gives_the_run_its_own_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A prompt sidecar is read from the descriptor that was checked: a link to a private
+    text swapped in just after the open never reaches FLORA."""
+    private = tmp_path / "outside" / "diary.txt"
+    private.parent.mkdir()
+    private.write_text("PRIVATE DIARY", encoding="utf-8")
+    swapped = threading.Event()
+    original = source.open_file
+
+    def open_then_swap(path: Path) -> int:
+        fd = original(path)
+        if path.suffix == ".txt" and not swapped.is_set():
+            swap_in_link(path, private)
+            swapped.set()
+        return fd
+
+    monkeypatch.setattr(source, "open_file", open_then_swap)
+    folder = folder_toml(tmp_path, "in", "cctv-cam", 'inputs = { prompt = "sidecar" }')
+    with Emulator(run_seconds=0.2) as emulator:
+        config = write_config(tmp_path, folder)
+        (tmp_path / "in").mkdir()
+        (tmp_path / "in" / "street.txt").write_text("a quiet street", encoding="utf-8")
+        with running(config, emulator) as daemon:
+            drop(tmp_path / "in", "street.png", png_bytes(9))
+            [job] = daemon.wait_state(1, JobState.DONE, JobState.FAILED, timeout=60)
+            assert swapped.is_set()
+            [run] = emulator.runs()
+            assert run.inputs["prompt"] == "a quiet street"
+            assert job.state is JobState.DONE
+    assert "PRIVATE" not in json.dumps([r.inputs for r in emulator.runs()])

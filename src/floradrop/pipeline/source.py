@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Final
 
+from floradrop.errors import JobError
 from floradrop.journal import Job
 
 _FLAGS: Final = (
@@ -37,6 +38,9 @@ _FLAGS: Final = (
     | getattr(os, "O_BINARY", 0)  # Windows
 )
 _CHUNK: Final = 1024 * 1024
+# What opening with O_NOFOLLOW | O_NONBLOCK answers for something other than a file: ELOOP (a
+# link; EMLINK on FreeBSD), ENXIO (a fifo or socket with no one at the other end), EISDIR.
+_NOT_A_FILE: Final = frozenset({errno.ELOOP, errno.EMLINK, errno.ENXIO, errno.EISDIR})
 
 
 class SourceGone(Exception):  # noqa: N818 - a signal for the engine, not shown as an error
@@ -102,31 +106,67 @@ def _problem(path: Path, size: int, mtime_ns: int, fd: int | None) -> str | None
 def opened(job: Job) -> Iterator[int]:
     """The job's source, opened without following links and checked (:func:`check` with the
     descriptor): read its bytes with :func:`reader`. Raises :class:`SourceGone`, or
-    ``PermissionError`` when the file may not be read."""
-    with _open_checked(Path(job.source_path), job.size, job.mtime_ns) as fd:
+    :class:`JobError` when the file may not be read."""
+    path = Path(job.source_path)
+    try:
+        fd = _open_checked(path, job.size, job.mtime_ns)
+    except PermissionError as exc:
+        raise JobError(
+            f"cannot read {path.name}: {exc.strerror or exc}",
+            hint="give your user read access to the file, then 'floradrop retry' it",
+        ) from None
+    try:
         yield fd
+    finally:
+        os.close(fd)
 
 
-@contextmanager
-def _open_checked(path: Path, size: int, mtime_ns: int) -> Iterator[int]:
+def _open_checked(path: Path, size: int, mtime_ns: int) -> int:
+    """A descriptor on the file settled or journaled at ``path`` (the caller closes it)."""
     try:
         fd = os.open(path, _FLAGS)
     except FileNotFoundError:
         raise SourceGone(f"{path.name} was removed before it was uploaded") from None
     except OSError as exc:
-        if exc.errno not in (errno.ELOOP, errno.EMLINK, errno.ENXIO, errno.EISDIR):
+        if exc.errno not in _NOT_A_FILE:
             raise
-        # ELOOP (EMLINK on FreeBSD): a symbolic link. Say what is there now.
         raise SourceGone(
             _problem(path, size, mtime_ns, None) or f"{path.name} is not a regular file"
         ) from None
     try:
         problem = _problem(path, size, mtime_ns, fd)
-        if problem is not None:
-            raise SourceGone(problem)
-        yield fd
-    finally:
+    except BaseException:
         os.close(fd)
+        raise
+    if problem is not None:
+        os.close(fd)
+        raise SourceGone(problem)
+    return fd
+
+
+class NotAFile(Exception):  # noqa: N818 - a kind of file, not a failure of floradrop's
+    """A symbolic link, fifo, folder or device where a file of its own was expected."""
+
+
+def open_file(path: Path) -> int:
+    """``path`` opened for reading if it is a regular file of its own (a sidecar: a file with
+    no journaled identity), never through a link; the caller closes the descriptor. Raises
+    :class:`NotAFile`, ``FileNotFoundError`` or another ``OSError``."""
+    try:
+        fd = os.open(path, _FLAGS)
+    except OSError as exc:
+        if exc.errno in _NOT_A_FILE:
+            raise NotAFile(path.name) from None
+        raise
+    try:
+        opened_stat, found = os.fstat(fd), path.lstat()
+    except BaseException:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(opened_stat.st_mode) or not _same_file(opened_stat, found):
+        os.close(fd)
+        raise NotAFile(path.name)
+    return fd
 
 
 def reader(fd: int) -> BinaryIO:
@@ -142,10 +182,19 @@ def settled_hash(path: Path, size: int, mtime_ns: int) -> str:
     ``mtime_ns``), read without following links. Raises ``FileNotFoundError`` when something
     else is there now (changed, replaced by a link): the watcher reports its new state."""
     try:
-        with _open_checked(path, size, mtime_ns) as fd, reader(fd) as handle:
-            digest = hashlib.sha256()
-            while chunk := handle.read(_CHUNK):
-                digest.update(chunk)
-            return digest.hexdigest()
+        fd = _open_checked(path, size, mtime_ns)
     except SourceGone as exc:
         raise FileNotFoundError(errno.ENOENT, str(exc), str(path)) from None
+    try:
+        return sha256_fd(fd)
+    finally:
+        os.close(fd)
+
+
+def sha256_fd(fd: int) -> str:
+    """The SHA-256 of the file open on ``fd``, from its first byte."""
+    digest = hashlib.sha256()
+    with reader(fd) as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()

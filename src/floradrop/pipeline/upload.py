@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import threading
 import time
 import uuid
@@ -163,7 +164,7 @@ def build_inputs(
     source = Path(job.source_path)
     link = None  # unless a link in a `links = true` folder
     if links.may_be_link(source, folder):
-        with _opened(job) as fd:
+        with opened(job) as fd:
             link = links.dropped_link(source, folder, fd=fd)
     dropped = link.media_type(technique) if link else decide.media_type(source)
     written = any(rule is r for r in folder.rules)  # else the folder's own technique
@@ -225,28 +226,34 @@ def build_inputs(
 
 
 @contextlib.contextmanager
-def _opened(job: Job) -> Iterator[int]:
-    """:func:`floradrop.pipeline.source.opened`, with a file floradrop may not read as a
-    failed job."""
+def _sidecar_opened(path: Path, owner: Path) -> Iterator[int]:
+    """A sidecar opened for reading, never through a link (it is read from this descriptor)."""
     try:
-        with opened(job) as fd:
-            yield fd
-    except PermissionError as exc:
+        fd = source.open_file(path)
+    except source.NotAFile:
+        raise _not_a_file(path, owner) from None
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
         raise JobError(
-            f"cannot read {Path(job.source_path).name}: {exc.strerror or exc}",
+            f"cannot read {path.name}: {exc.strerror or exc}",
             hint="give your user read access to the file, then 'floradrop retry' it",
         ) from None
+    try:
+        yield fd
+    finally:
+        os.close(fd)
 
 
 def _upload_media(
     job: Job, path: Path, spec: IOSpec, ctx: UploadContext, *, should_stop: Callable[[], bool]
 ) -> Asset:
-    """Check and upload the dropped file (from the descriptor that was checked) or a sidecar;
+    """Check and upload the dropped file or a sidecar, from the descriptor that was checked;
     a ready asset."""
-    if path != Path(job.source_path):
-        return _send(job, path, spec, ctx, should_stop=should_stop, fd=None)
-    with _opened(job) as fd:
-        return _send(job, path, spec, ctx, should_stop=should_stop, fd=fd)
+    source_path = Path(job.source_path)
+    dropped = path == source_path
+    with opened(job) if dropped else _sidecar_opened(path, source_path) as fd:
+        return _send(job, path, spec, ctx, should_stop=should_stop, fd=fd, dropped=dropped)
 
 
 def _send(
@@ -256,10 +263,12 @@ def _send(
     ctx: UploadContext,
     *,
     should_stop: Callable[[], bool],
-    fd: int | None,
+    fd: int,
+    dropped: bool,
 ) -> Asset:
-    """Upload ``path``; with ``fd`` (the dropped file, checked) its bytes come from ``fd``."""
-    size = path.stat().st_size if fd is None else job.size
+    """Upload the bytes of ``fd`` (``path``'s file); the dropped file is checked before and
+    after (and during a long upload) against the journal."""
+    size = job.size if dropped else os.fstat(fd).st_size
     try:
         content_type = check_upload(path, spec.type, size, fd=fd)
         key = f"fd-asset-{job.job_key[:24]}-{spec.id}-{uuid.uuid4().hex[:8]}"
@@ -274,16 +283,16 @@ def _send(
                 job.id,
                 path.name,
                 should_stop,
-                changed=None if fd is None else functools.partial(check, job, fd),
+                changed=functools.partial(check, job, fd) if dropped else None,
             ),
         )
     except Exception as exc:
-        if fd is not None:
+        if dropped:
             check(job, fd)  # changed meanwhile: SourceGone, whatever the upload said
             if isinstance(exc, JobError):
                 _maybe_still_written(job, fd)
         raise
-    if fd is not None:
+    if dropped:
         check(job, fd)
     return asset
 
@@ -302,12 +311,12 @@ def _store(folder: FolderConfig, ctx: UploadContext) -> Store | None:
 def _host_media(
     job: Job, path: Path, spec: IOSpec, store: Store, *, should_stop: Callable[[], bool]
 ) -> str:
-    """Check the dropped file (from the descriptor that was checked) or a sidecar and put it
-    in the bucket; its object key."""
-    if path != Path(job.source_path):
-        return _host(job, path, spec, store, should_stop=should_stop, fd=None)
-    with _opened(job) as fd:
-        return _host(job, path, spec, store, should_stop=should_stop, fd=fd)
+    """Check the dropped file or a sidecar and put it in the bucket, from the descriptor that
+    was checked; its object key."""
+    source_path = Path(job.source_path)
+    dropped = path == source_path
+    with opened(job) if dropped else _sidecar_opened(path, source_path) as fd:
+        return _host(job, path, spec, store, should_stop=should_stop, fd=fd, dropped=dropped)
 
 
 def _host(
@@ -317,12 +326,13 @@ def _host(
     store: Store,
     *,
     should_stop: Callable[[], bool],
-    fd: int | None,
+    fd: int,
+    dropped: bool,
 ) -> str:
-    size = path.stat().st_size if fd is None else job.size
+    size = job.size if dropped else os.fstat(fd).st_size
     try:
         content_type = check_upload(path, spec.type, size, fd=fd)
-        digest = job.content_hash if fd is not None else sha256_file(path)
+        digest = job.content_hash if dropped else source.sha256_fd(fd)
         key = store.ensure(
             path,
             digest,
@@ -332,12 +342,12 @@ def _host(
             fd=fd,
         )
     except Exception as exc:
-        if fd is not None:
+        if dropped:
             check(job, fd)
             if isinstance(exc, JobError):
                 _maybe_still_written(job, fd)
         raise
-    if fd is not None:
+    if dropped:
         check(job, fd)  # hosted bytes are those hashed at admission (else: a new job)
     return key
 
@@ -377,26 +387,36 @@ def _text_value(job: Job, source: Path, binding: Binding, optional: bool) -> str
         return read_text_input(Path(binding.value or ""), "the text file")
     if binding.kind == "sidecar":
         path = _not_a_link(sidecar_path(source, binding), source)
-        if not path.exists():
+        try:
+            with _sidecar_opened(path, source) as fd:
+                return read_text_input(path, "the sidecar", fd)
+        except FileNotFoundError:
             if optional:
                 return None
-            raise SidecarNotYet(f"{path.name} is not there")
-        return read_text_input(path, "the sidecar")
+            raise SidecarNotYet(f"{path.name} is not there") from None
     # "file" or "text": the dropped file's own text, read from the descriptor checked
-    with _opened(job) as fd:
+    with opened(job) as fd:
         return read_text_input(source, "the dropped file", fd)
 
 
 def _not_a_link(path: Path, owner: Path) -> Path:
-    """A sidecar is read only if it is a file of its own: a link could point anywhere."""
+    """A sidecar is read only if it is a file of its own: a link could point anywhere (the
+    read itself never follows one either: :func:`_sidecar_opened`)."""
     if path.is_symlink():
-        raise JobError(
-            f"{path.name} is a symbolic link; floradrop never follows links, so it is not "
-            f"read as the sidecar of {owner.name}.",
-            hint=f"put the file itself (not a link) next to {owner.name}, then "
-            "'floradrop retry' it",
-        )
+        raise _not_a_file(path, owner)
     return path
+
+
+def _not_a_file(path: Path, owner: Path) -> JobError:
+    what = (
+        "is a symbolic link; floradrop never follows links, so it is not"
+        if path.is_symlink()
+        else "is not a regular file (a fifo, a folder or a device), so it is not"
+    )
+    return JobError(
+        f"{path.name} {what} read as the sidecar of {owner.name}.",
+        hint=f"put the file itself (not a link) next to {owner.name}, then 'floradrop retry' it",
+    )
 
 
 def _fixed_asset(path: Path, ctx: UploadContext, job: Job) -> str:
