@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from flora_emulator import Emulator
+from floradrop.jobs import JobState
 from floradrop.journal import Job, Journal
 from floradrop.pipeline import source, upload
 from floradrop.pipeline.source import SourceGone
-from floradrop.status import JobState
 
 from ..engine.harness import drop, folder_toml, png_bytes, running, wait_for, write_config
 

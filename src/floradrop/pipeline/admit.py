@@ -16,9 +16,9 @@ from pathlib import Path, PurePath
 from loguru import logger
 
 from floradrop.config import FolderConfig, Rule
+from floradrop.jobs import JobState
 from floradrop.journal import Job, Journal, StaleTransition
 from floradrop.pipeline import decide, source
-from floradrop.status import JobState
 
 
 class Outcome(StrEnum):

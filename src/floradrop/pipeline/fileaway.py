@@ -19,6 +19,7 @@ from loguru import logger
 
 from floradrop.config import FolderConfig
 from floradrop.files import MAX_NAME_BYTES, move_no_clobber, truncate_name
+from floradrop.jobs import JobState
 from floradrop.journal import Job, Journal
 from floradrop.logs import redact
 from floradrop.pipeline.reports import (
@@ -29,7 +30,6 @@ from floradrop.pipeline.reports import (
     write_report,
 )
 from floradrop.pipeline.source import still_ours
-from floradrop.status import JobState
 
 REPORT_SUFFIX = ".error.txt"
 

@@ -34,9 +34,9 @@ from floradrop.errors import JobError, TransientError
 from floradrop.flora.client import FloraClient
 from floradrop.flora.errors import FloraError, IdempotencyDuplicateError
 from floradrop.flora.models import Run, RunInput, Technique
+from floradrop.jobs import JobState
 from floradrop.journal import Job, Journal
 from floradrop.pipeline.schedule import CreateGate
-from floradrop.status import JobState
 
 # Runs created this long before submit_started_at are never candidates (clock skew margin).
 _SKEW_SECONDS = 120.0
