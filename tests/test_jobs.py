@@ -86,9 +86,12 @@ def test_the_diagram_in_architecture_md_is_the_table() -> None:
 
 def _states(node: ast.expr, constants: dict[str, list[JobState]]) -> list[JobState] | None:
     """The states a ``transition`` argument names, when it names them literally."""
-    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-        if node.value.id == "JobState":
-            return [JobState[node.attr]]
+    if (
+        isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "JobState"
+    ):
+        return [JobState[node.attr]]
     if isinstance(node, ast.Name) and node.id in constants:
         return constants[node.id]
     if isinstance(node, (ast.List, ast.Tuple)):
