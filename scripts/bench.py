@@ -191,7 +191,7 @@ def quiet_logs() -> None:
 
 def case_latency(root: Path, quick: bool) -> dict[str, Any]:
     """File closed -> run created at the emulator, default settings, in-process emulator."""
-    from floradrop.emulator import Emulator
+    from flora_emulator import Emulator
     from floradrop.status import JobState
 
     n = 10 if quick else 40

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from floradrop.emulator import Emulator
+from flora_emulator import Emulator
 
 # (name, knobs, seconds at --fault-scale 1); calm phases in between.
 FAULTS: tuple[tuple[str, dict[str, float], float], ...] = (

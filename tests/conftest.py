@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from floradrop.emulator import Emulator
+    from flora_emulator import Emulator
 
 # No test may touch a real tray, and importing pystray must not need a display.
 os.environ["PYSTRAY_BACKEND"] = "dummy"
@@ -74,7 +74,7 @@ def emulator_factory() -> Iterator[Callable[..., Emulator]]:
 
     Every emulator made here is stopped (threads joined, temp data removed) after the test.
     """
-    from floradrop.emulator import Emulator
+    from flora_emulator import Emulator
 
     started: list[Emulator] = []
 

@@ -49,7 +49,7 @@ from floradrop.flora.errors import (
 from floradrop.flora.models import Run, Technique
 from floradrop.hosting import Hosting
 from floradrop.journal import Job, Journal, StaleTransition, start_of_today, today
-from floradrop.pipeline import decide
+from floradrop.pipeline import bind, decide
 from floradrop.pipeline.admit import Outcome, admit
 from floradrop.pipeline.fetch import FetchContext, fetch_outputs
 from floradrop.pipeline.fileaway import Failure, file_done, file_duplicate, file_failed
@@ -400,10 +400,10 @@ class Engine:
                 present[slug] = self.client.get_technique(slug)
         problems: list[ConfigError] = []
         for folder in config.folders:
-            problems.extend(decide.validate_rules(folder, present))
+            problems.extend(bind.validate_rules(folder, present))
         if problems:
             raise ConfigError(
-                "the config does not fit the techniques:\n" + decide.problem_lines(problems),
+                "the config does not fit the techniques:\n" + bind.problem_lines(problems),
                 hint="fix the rules in "
                 + (str(config.source) if config.source else "the config")
                 + " ('floradrop techniques show SLUG' lists a technique's inputs)",
@@ -414,7 +414,7 @@ class Engine:
         problems = folder_problems(self.config)
         if problems:
             raise ConfigError(
-                "folders that cannot be used:\n" + decide.problem_lines(problems),
+                "folders that cannot be used:\n" + bind.problem_lines(problems),
                 hint="fix the folders in " + str(self.config.source or "the config"),
             )
         for folder in self.config.folders:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from flora_emulator import Emulator
 from floradrop.cli import main
-from floradrop.emulator import Emulator
 from floradrop.instance import DaemonInfo
 
 from ..engine.harness import drop, folder_toml, png_bytes, wait_for, write_config

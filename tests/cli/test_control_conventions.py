@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from floradrop.emulator import Emulator
+from flora_emulator import Emulator
 from floradrop.errors import ExitCode
 from tests.cli.test_daemon_lifecycle import daemon_env, journal_states, log_tail, wait_up
 from tests.engine.harness import drop, folder_toml, png_bytes, wait_for, write_config

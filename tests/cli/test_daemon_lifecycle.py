@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from floradrop.emulator import Emulator
+from flora_emulator import Emulator
 from floradrop.errors import ExitCode
 from floradrop.instance import DaemonInfo
 from tests.engine.harness import drop, folder_toml, png_bytes, wait_for, write_config

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from flora_emulator import Emulator
 from floradrop.cli import main
-from floradrop.emulator import Emulator
 
 from ..engine.harness import folder_toml, png_bytes, write_config
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from flora_emulator import Emulator
 from floradrop.cli import main
-from floradrop.emulator import Emulator
 from floradrop.errors import ExitCode
 
 from ..engine.harness import folder_toml, png_bytes, write_config

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from flora_emulator import Emulator
 from floradrop import onboarding
 from floradrop.apikey import KEY_FILE_NAME, resolve_api_key
 from floradrop.cli import main
 from floradrop.config import load_config
-from floradrop.emulator import Emulator
 from floradrop.errors import ExitCode
 from floradrop.flora import Technique
 from floradrop.flora.models import IOSpec

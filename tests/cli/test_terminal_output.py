@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from floradrop.emulator import Emulator
+from flora_emulator import Emulator
 
 from ..engine.harness import folder_toml, png_bytes, write_config
 

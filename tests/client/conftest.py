@@ -10,7 +10,7 @@ import httpx
 import pytest
 from loguru import logger
 
-from floradrop.emulator import Emulator
+from flora_emulator import Emulator
 from floradrop.flora import FloraClient
 
 BASE = "https://api.flora.test/api/v1"

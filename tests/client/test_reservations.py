@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from floradrop.emulator import Emulator
+from flora_emulator import Emulator
 from floradrop.flora import FloraClient
 from floradrop.flora.uploads import DIRECT_LIMIT
 

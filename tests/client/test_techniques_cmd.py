@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from loguru import logger
 
+from flora_emulator import Emulator
 from floradrop.cli import main
 from floradrop.cli.techniques_cmd import format_cost, handle_of, render_one, render_table
-from floradrop.emulator import Emulator
 from floradrop.errors import ExitCode
 from floradrop.flora import IOSpec, Technique
 

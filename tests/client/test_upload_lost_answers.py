@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from floradrop.emulator import Emulator
+from flora_emulator import Emulator
 from floradrop.flora import FloraClient
 from floradrop.flora.http import RequestInfo
 from tests.engine.harness import png_bytes

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from floradrop.emulator import Emulator, Exchange
+from flora_emulator import Emulator, Exchange
 from tests.contract import spec
 
 

@@ -1,6 +1,6 @@
 """The contract: FLORA's official OpenAPI documents plus the SDK-derived one, via openapi-core.
 
-A recorded :class:`~floradrop.emulator.Exchange` names its route template (the spec's own
+A recorded :class:`~flora_emulator.Exchange` names its route template (the spec's own
 path templates), which picks the operation's document; the request is then replayed to
 openapi-core as if it had been sent to the spec's server (``https://app.flora.ai/api/v1``),
 so the emulator's ``http://127.0.0.1:PORT/api/v1`` maps onto the spec's paths.
@@ -19,7 +19,7 @@ import yaml
 from openapi_core import OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 
-from floradrop.emulator import Exchange
+from flora_emulator import Exchange
 
 OFFICIAL_DIR = (Path(__file__).parents[2] / "../shared/flora-api/openapi").resolve()
 DERIVED = Path(__file__).parent / "schemas" / "derived-from-sdk.yml"

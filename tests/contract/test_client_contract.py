@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from floradrop.emulator import Emulator, Exchange
+from flora_emulator import Emulator, Exchange
 from floradrop.flora import FloraClient
 from floradrop.flora.errors import (
     AssetFailedError,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import yaml
 from openapi_spec_validator import validate
 
-from floradrop.emulator.routes import ROUTES
+from flora_emulator.routes import ROUTES
 from tests.contract import spec
 
 

@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 from PIL import Image
 
-from floradrop.emulator import Emulator, Exchange
-from floradrop.emulator.routes import ROUTES
+from flora_emulator import Emulator, Exchange
+from flora_emulator.routes import ROUTES
 from tests.contract import spec
 
 SPEC_INVALID = {"X-Contract": "spec-invalid"}

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from floradrop.emulator import Emulator
+from flora_emulator import Emulator
 from tests.emulator.helpers import FakeClock, api_client
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 from PIL import Image
 
-from floradrop.emulator import Emulator
+from flora_emulator import Emulator
 
 TIMEOUT = 20.0
 

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from PIL import Image
 
-from floradrop.emulator import Emulator
+from flora_emulator import Emulator
 from tests.emulator.helpers import FakeClock, api_client, error_of, fields_of, png, upload
 
 FOUR_MIB = 4 * 1024 * 1024

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from floradrop.emulator import Emulator
-from floradrop.emulator.catalog import TECHNIQUES
+from flora_emulator import Emulator
+from flora_emulator.catalog import TECHNIQUES
 from tests.emulator.helpers import error_of, fields_of
 
 SLUGS = [

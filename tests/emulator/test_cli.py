@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from flora_emulator import Emulator
 from floradrop.cli import main
-from floradrop.emulator import Emulator
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from floradrop.emulator import Emulator
+from flora_emulator import Emulator
 from tests.emulator.helpers import error_of, fields_of, image_input, png, start, upload
 
 

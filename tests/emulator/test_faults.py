@@ -7,7 +7,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from floradrop.emulator import Emulator
+from flora_emulator import Emulator
 from tests.emulator.helpers import api_client, error_of, image_input, png, start, upload
 
 

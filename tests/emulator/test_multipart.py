@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from floradrop.emulator.multipart import MultipartError, parse
-from floradrop.emulator.wire import BodyReader
+from flora_emulator.multipart import MultipartError, parse
+from flora_emulator.wire import BodyReader
 
 
 def _encoded(files: dict[str, tuple[str, bytes, str]], data: dict[str, str]) -> tuple[bytes, str]:

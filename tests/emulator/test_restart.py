@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from floradrop.emulator import Emulator
+from flora_emulator import Emulator
 from tests.emulator.helpers import api_client, image_input, run_until_done, scene, start, upload
 
 

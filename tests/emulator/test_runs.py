@@ -7,10 +7,10 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from floradrop.emulator import Emulator
-from floradrop.emulator.catalog import find
-from floradrop.emulator.lifecycle import run_view
-from floradrop.emulator.state import Run
+from flora_emulator import Emulator
+from flora_emulator.catalog import find
+from flora_emulator.lifecycle import run_view
+from flora_emulator.state import Run
 from tests.emulator.helpers import (
     FakeClock,
     api_client,

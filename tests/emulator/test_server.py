@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from floradrop.emulator import Emulator, Exchange
+from flora_emulator import Emulator, Exchange
 from tests.emulator.helpers import api_client, image_input, png, run_until_done, start, upload
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import httpx
 
-from floradrop.emulator import Emulator
+from flora_emulator import Emulator
 from tests.emulator.helpers import (
     FakeClock,
     api_client,

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from PIL import Image, ImageStat
 
-from floradrop.emulator import Emulator
+from flora_emulator import Emulator
 from tests.emulator.helpers import (
     api_client,
     image_input,

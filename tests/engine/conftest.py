@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from floradrop.emulator import Emulator
+from flora_emulator import Emulator
 
 
 @pytest.fixture

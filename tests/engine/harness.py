@@ -9,8 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from flora_emulator import Emulator
 from floradrop.config import Config, load_config
-from floradrop.emulator import Emulator
 from floradrop.engine import Engine
 from floradrop.flora import FloraClient
 from floradrop.journal import Job

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from floradrop.emulator import Emulator
+from flora_emulator import Emulator
 from floradrop.status import AttentionKind, JobState
 from tests.engine.harness import drop, folder_toml, png_bytes, running, wait_for, write_config
 

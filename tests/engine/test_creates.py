@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from floradrop.emulator import Emulator, routes
+from flora_emulator import Emulator, routes
 from floradrop.status import JobState
 
 from .harness import drop, folder_toml, png_bytes, running, write_config

@@ -38,7 +38,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from floradrop.emulator import Emulator
+from flora_emulator import Emulator
 from floradrop.instance import DaemonInfo
 
 from .harness import drop, folder_toml, png_bytes, wait_for, write_config

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from flora_emulator import Emulator
 from floradrop.config import load_config
-from floradrop.emulator import Emulator
 from floradrop.errors import ConfigError
 from floradrop.status import JobState, TrayState
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from floradrop.emulator import Emulator
+from flora_emulator import Emulator
 from floradrop.status import JobState
 
 from .harness import drop, folder_toml, png_bytes, running, wait_for, write_config

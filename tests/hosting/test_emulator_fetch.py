@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from floradrop.emulator import Emulator
+from flora_emulator import Emulator
 from tests.emulator.helpers import api_client, image_input, png, run_until_done, start
 from tests.engine.harness import wait_for
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from floradrop.emulator import Emulator
+from flora_emulator import Emulator
 from floradrop.status import JobState
 from tests.engine.harness import drop, folder_toml, png_bytes, running, wait_for, write_config
 
@@ -51,7 +51,7 @@ def test_run_creates_sent_again_carry_the_same_signed_inputs(
     resolved later from the journal, where the links are kept unsigned): every create sent
     under one idempotency key carries byte-identical inputs, signatures included, and each
     file gets exactly one run."""
-    from floradrop.emulator import Exchange
+    from flora_emulator import Exchange
 
     exchanges: list[Exchange] = []
     emulator = emulator_factory(

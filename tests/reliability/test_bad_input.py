@@ -21,7 +21,7 @@ import pytest
 from loguru import logger
 from PIL import Image
 
-from floradrop.emulator import Emulator
+from flora_emulator import Emulator
 from floradrop.journal import Job
 from floradrop.pipeline import precheck
 from floradrop.status import JobState

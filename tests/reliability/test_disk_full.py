@@ -17,8 +17,8 @@ import pytest
 from loguru import logger
 from PIL import Image
 
+from flora_emulator import Emulator
 from floradrop import engine as engine_module
-from floradrop.emulator import Emulator
 from floradrop.status import AttentionKind, JobState
 from tests.engine.harness import Daemon, drop, folder_toml, running, wait_for, write_config
 
@@ -128,7 +128,15 @@ def test_failure_report_on_a_full_disk_is_in_the_journal_and_status(
         disk.fill(leave=0)
         with running(config, emu) as daemon:
             drop(tmp_path / "in", "portrait.png", noise_png(2, side=64))
-            [job] = daemon.wait_state(1, JobState.FAILED)
+            daemon.wait_state(1, JobState.FAILED)
+            # FAILED comes first, then the move of the original (journaled with a second
+            # FAILED -> FAILED): wait for that, the original's last word.
+            wait_for(
+                lambda: daemon.jobs()[0].filed_path or daemon.jobs()[0].note,
+                10,
+                "the original filed or left in place",
+            )
+            [job] = daemon.jobs()
             snapshot = daemon.engine.snapshot()
         assert job.error_message and "the run failed" in job.error_message
         assert job.report_path is None, "the report did not fit"

@@ -28,7 +28,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 from PIL import Image
 
-from floradrop.emulator import Emulator
+from flora_emulator import Emulator
 from floradrop.flora.throttle import THROTTLED_CONCURRENCY
 from floradrop.flora.uploads import DIRECT_LIMIT
 from floradrop.status import JobState

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from floradrop.emulator import Emulator
+from flora_emulator import Emulator
 from floradrop.pipeline.fileaway import Failure
 from floradrop.status import JobState
 from tests.engine.harness import drop, folder_toml, png_bytes, running, write_config

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from flora_emulator import Emulator
 from floradrop import engine as engine_module
-from floradrop.emulator import Emulator
 from floradrop.status import JobState
 from tests.engine.harness import (
     Daemon,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from floradrop.emulator import Emulator
+from flora_emulator import Emulator
 from tests.engine.harness import drop, png_bytes, wait_for
 
 from .daemonproc import DaemonProcess, write_key

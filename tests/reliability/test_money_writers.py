@@ -24,7 +24,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 from PIL import Image
 
-from floradrop.emulator import Emulator
+from flora_emulator import Emulator
 from tests.engine.harness import png_bytes, wait_for
 
 from .daemonproc import DaemonProcess, write_key

@@ -23,7 +23,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from floradrop.emulator import Emulator
+from flora_emulator import Emulator
 from tests.engine.harness import drop, folder_toml, png_bytes, wait_for, write_config
 
 from .daemonproc import DaemonProcess, write_key

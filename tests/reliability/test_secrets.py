@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from floradrop.emulator import Emulator
+from flora_emulator import Emulator
 from tests.engine.harness import drop, folder_toml, png_bytes, wait_for, write_config
 from tests.hosting.conftest import S3
 from tests.hosting.conftest import s3 as s3_server  # noqa: F401 - the S3 server fixture

@@ -29,8 +29,8 @@ from urllib.parse import unquote, urlsplit
 import httpx
 import pytest
 
+from flora_emulator import Emulator
 from floradrop.config import Config, load_config
-from floradrop.emulator import Emulator
 from floradrop.engine import Engine
 from floradrop.flora import FloraClient
 from floradrop.journal import Job

@@ -1,6 +1,8 @@
 """The wheel a person installs (``pipx install .`` builds the same): the commented example
-config inside the package, where the missing-config hint points; the LICENSE; project URLs,
-classifiers; pystray capped below its next minor (floradrop uses a private attribute)."""
+config inside the package, where the missing-config hint points; the FLORA emulator as its
+own package beside floradrop (``floradrop demo`` and ``floradrop emulator`` need it); the
+LICENSE; project URLs, classifiers; pystray capped below its next minor (floradrop uses a
+private attribute)."""
 
 from __future__ import annotations
 
@@ -32,6 +34,11 @@ def test_the_wheel_carries_the_example_config_the_license_and_the_metadata(
         archive.extractall(tmp_path / "site")
     assert example == (ROOT / "config" / "floradrop.example.toml").read_bytes()
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
+    emulator = ROOT / "src" / "flora_emulator"
+    shipped = {n for n in names if n.startswith("flora_emulator/")}
+    assert shipped == {f"flora_emulator/{p.name}" for p in emulator.iterdir() if p.is_file()}
+    assert "flora_emulator/py.typed" in shipped
+    assert not any(n.startswith("floradrop/emulator/") for n in names)
     text = metadata.decode("utf-8")
     assert "License-Expression: MIT" in text
     assert "Project-URL: FLORA, https://app.flora.ai" in text
@@ -56,3 +63,24 @@ def test_the_wheel_carries_the_example_config_the_license_and_the_metadata(
     module, found = probe.stdout.split()
     assert module.startswith(str(tmp_path / "site"))
     assert found == str(tmp_path / "site" / "floradrop" / "config" / "floradrop.example.toml")
+
+    # The emulator, installed from the wheel, starts and answers on loopback.
+    serve = (
+        "import httpx, flora_emulator as e\n"
+        "with e.Emulator() as emu:\n"
+        "    r = httpx.get(emu.base_url + '/techniques',"
+        " headers={'Authorization': 'Bearer ' + emu.api_key})\n"
+        "    print(e.__file__, r.status_code)"
+    )
+    probe = subprocess.run(
+        [sys.executable, "-c", serve],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    module, status = probe.stdout.split()
+    assert module == str(tmp_path / "site" / "flora_emulator" / "__init__.py")
+    assert status == "200"

@@ -1,4 +1,4 @@
-"""The real tray under Xvfb, over a scripted status (``python -m floradrop.tray._demo``).
+"""The real tray under Xvfb, over a scripted status (``tests/tray/scripted_tray.py``).
 
 The same adapter as ``floradrop run`` uses, on pystray's gtk backend docked in trayer, driven
 with xdotool: the icon docks, shows each state in its colour, has a tooltip, opens its menu on
@@ -43,7 +43,7 @@ class Demo:
         temp.replace(self.status)
 
     def start(self) -> None:
-        argv = [sys.executable, "-m", "floradrop.tray._demo"]
+        argv = [sys.executable, str(Path(__file__).with_name("scripted_tray.py"))]
         argv += ["--snapshot", str(self.status), "--actions", str(self.actions)]
         self.process = self.x.spawn(
             argv, log=self.log.name, dbus=True, env={"PYSTRAY_BACKEND": self.backend}

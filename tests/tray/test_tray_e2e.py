@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from floradrop.emulator import Emulator
+from flora_emulator import Emulator
 from floradrop.status import TrayState
 
 from .conftest import publish

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from flora_emulator import Emulator
 from floradrop.config import parse_config
-from floradrop.emulator import Emulator
 from floradrop.errors import ConfigError
 from floradrop.status import JobState
 from floradrop.workflows.actions import SIGNATURE_HEADER

@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
+from flora_emulator import Emulator
 from floradrop import failpoints
-from floradrop.emulator import Emulator
 from tests.engine.harness import drop, folder_toml, png_bytes, wait_for, write_config
 from tests.reliability.daemonproc import DaemonProcess, write_key
 from tests.workflows.helpers import Receiver

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from watchdog.observers import Observer
 
+from flora_emulator import Emulator
 from floradrop.config import parse_config
-from floradrop.emulator import Emulator
 from floradrop.errors import ConfigError, ExitCode
 from floradrop.pipeline.decide import ignore_reason
 from floradrop.status import JobState

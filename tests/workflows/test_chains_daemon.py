@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from watchdog.observers import Observer
 
+from flora_emulator import Emulator
 from floradrop import failpoints
-from floradrop.emulator import Emulator
 from tests.engine.harness import drop, folder_toml, png_bytes, wait_for, write_config
 from tests.reliability.daemonproc import DaemonProcess, write_key
 from tests.workflows.helpers import Seen

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+from flora_emulator import Emulator
 from floradrop.cli.status_cmd import render
-from floradrop.emulator import Emulator
 from floradrop.status import JobState
 from floradrop.tray.menu import status_lines
 from floradrop.workflows.schedule import NOTE

@@ -45,7 +45,7 @@ def _check(args: argparse.Namespace, result: dict[str, Any], say: Any) -> None:
     from floradrop.engine import folder_problems as unusable_folders
     from floradrop.errors import ConfigError
     from floradrop.flora.errors import NotFoundError
-    from floradrop.pipeline import decide
+    from floradrop.pipeline import bind
 
     config = load(args)
     result["config"] = str(config.source) if config.source else None
@@ -78,7 +78,7 @@ def _check(args: argparse.Namespace, result: dict[str, Any], say: Any) -> None:
                 techniques[slug] = client.get_technique(slug)
     problems = []
     for folder in config.folders:
-        folder_problems = decide.validate_rules(folder, techniques)
+        folder_problems = bind.validate_rules(folder, techniques)
         problems.extend(folder_problems)
         status = "OK" if not folder_problems else f"{len(folder_problems)} problem(s)"
         say(f"folder {folder.name}: {folder.path} ({status})")
@@ -107,7 +107,7 @@ def _check(args: argparse.Namespace, result: dict[str, Any], say: Any) -> None:
     problems.extend(unusable_folders(config))  # a file where a folder goes, a missing parent
     if problems:
         raise ConfigError(
-            "the config cannot work:\n" + decide.problem_lines(problems),
+            "the config cannot work:\n" + bind.problem_lines(problems),
             hint=f"fix the folders and rules in {config.source} ('floradrop techniques show "
             "SLUG' lists a technique's inputs)",
         )

@@ -101,8 +101,8 @@ def drop_samples(root: Path, state_dir: Path | None, stop: threading.Event) -> N
 
 
 def run(args: argparse.Namespace) -> int:
+    from flora_emulator import Emulator
     from floradrop.cli import run_cmd
-    from floradrop.emulator import Emulator
     from floradrop.paths import data_dir
 
     root = (args.dir or data_dir() / "demo").expanduser().absolute()

@@ -149,7 +149,7 @@ def configure(parser: argparse.ArgumentParser, verb: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from floradrop.emulator import DEFAULT_API_KEY, Emulator
+    from flora_emulator import DEFAULT_API_KEY, Emulator
 
     def access(line: str) -> None:
         print(line, file=sys.stderr, flush=True)

@@ -416,7 +416,7 @@ class Init:
         bindings the technique needs beyond the dropped file."""
         from floradrop import onboarding
         from floradrop.config import InvalidConfigError
-        from floradrop.pipeline import decide
+        from floradrop.pipeline import bind
 
         inputs = dict(_parse_bindings(self.args.inputs))
         while True:
@@ -434,7 +434,7 @@ class Init:
                     "(a $ in a path is read as an environment variable)",
                     hint="choose a folder whose path has no $ in it, with --folder",
                 )
-            problems = decide.validate_rules(folder, {handle: technique}, key="the new folder")
+            problems = bind.validate_rules(folder, {handle: technique}, key="the new folder")
             if not problems:
                 return plan
             if not self._another_binding(inputs, problems):

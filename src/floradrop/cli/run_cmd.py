@@ -311,7 +311,7 @@ def dry_run(config: Config) -> int:
     from floradrop.engine import journal_path
     from floradrop.flora.errors import NotFoundError
     from floradrop.journal import Journal, today
-    from floradrop.pipeline import decide
+    from floradrop.pipeline import bind
     from floradrop.pipeline.verdict import Outcome, admission, upload_problem
 
     client = make_client(config)
@@ -322,7 +322,7 @@ def dry_run(config: Config) -> int:
     day = today()
     planned: dict[str | None, float] = {}  # budget scope -> cost of the runs planned so far
     try:
-        for slug in decide.techniques_needed(config.folders):
+        for slug in bind.techniques_needed(config.folders):
             try:
                 techniques[slug] = client.get_technique(slug)
             except NotFoundError:

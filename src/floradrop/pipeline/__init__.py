@@ -5,8 +5,9 @@ stage      module                       what it does
 =========  ===========================  ================================================
 watch      ``pipeline.watch``           observers and rescans report candidate paths
 settle     ``pipeline.settle``          a candidate becomes ready once completely written
-decide     ``pipeline.decide``          pure: junk or work? which rule? which inputs?
+decide     ``pipeline.decide``          pure: junk or work? which rule? a sidecar?
 admit      ``pipeline.admit``           hash, spot duplicates, journal the job
+bind       ``pipeline.bind``            pure: which value goes to which technique input
 upload     ``pipeline.upload``          bindings -> run inputs (assets uploaded, text read)
 submit     ``pipeline.submit``          one run per job, exactly once (idempotency key)
 poll       ``pipeline.poll``            batch or per-run polling until terminal

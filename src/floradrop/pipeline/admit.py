@@ -67,14 +67,14 @@ def _file_still_there(job: Job) -> bool:
     return stat.st_size == job.size and stat.st_mtime_ns == job.mtime_ns
 
 
-def sidecar_of(path: Path, rel: PurePath, folder: FolderConfig) -> str | None:
-    """The file that ``path`` is the sidecar of (``photo.txt`` of ``photo.png``), if any."""
+def siblings_of(path: Path, rel: PurePath) -> list[str]:
+    """The names next to ``path`` that could own it as a sidecar (``photo.png`` for
+    ``photo.txt``: they share the part of the name before its first dot)."""
     stem = rel.name.split(".", 1)[0]
     try:
-        siblings = [p.name for p in path.parent.iterdir() if p.name.startswith(stem)]
+        return [p.name for p in path.parent.iterdir() if p.name.startswith(stem)]
     except OSError:
-        return None
-    return decide.sidecar_owner(rel, siblings, folder)
+        return []
 
 
 def admit(
@@ -88,14 +88,15 @@ def admit(
     run_costs: dict[str, float] | None = None,
     hold_sidecars: bool = False,
 ) -> Admission:
-    """Decide what ``path`` (just settled in ``folder``) is, and journal a job if it is work."""
+    """Decide what ``path`` (just settled in ``folder``) is, and journal a job if it is work.
+
+    ``path`` comes from the watcher, which screened it with :func:`decide.ignore_reason`
+    before it settled (junk is never settled): admission goes on with :func:`decide.route`,
+    the rest of the one decision path."""
     try:
         rel = PurePath(path.relative_to(folder.path))
     except ValueError:
         return Admission(Outcome.IGNORED, f"not inside {folder.path}")
-    reason = decide.ignore_reason(rel, folder)
-    if reason:
-        return Admission(Outcome.IGNORED, reason)
 
     retry_requested = journal.take_retry_request(str(path))
     for job in journal.find_by_source(str(path)):
@@ -108,21 +109,19 @@ def admit(
         if unchanged and live and job.state is not JobState.CANCELLED:
             return Admission(Outcome.KNOWN, f"already job {job.id} ({job.state})", job)
 
-    rules = folder.effective_rules()
-    rule = decide.choose_rule(rel, folder)
-    if rule is None:
+    decision = decide.route(rel, folder, lambda: siblings_of(path, rel))
+    if decision.action == "no_rule":
         return Admission(Outcome.NO_RULE, f"no rule of {folder.path} matches {rel.name}")
-    if decide.could_be_sidecar(rel, folder):
-        owner = sidecar_of(path, rel, folder)
-        if owner is not None:
-            return Admission(Outcome.SIDECAR, f"{rel.name} is the sidecar of {owner}")
-        if hold_sidecars:
-            return Admission(Outcome.MAYBE_SIDECAR, f"{rel.name} may be a sidecar; waiting")
+    if decision.action == "sidecar":
+        return Admission(Outcome.SIDECAR, f"{rel.name} is the sidecar of {decision.owner}")
+    if decision.maybe_sidecar and hold_sidecars:
+        return Admission(Outcome.MAYBE_SIDECAR, f"{rel.name} may be a sidecar; waiting")
     if size == 0:
         return Admission(
             Outcome.EMPTY, f"{rel.name} is empty (0 bytes); it is processed once it has content"
         )
-    rule_index = rules.index(rule)
+    rule, rule_index = decision.rule, decision.rule_index
+    assert rule is not None
 
     content_hash = sha256_file(path)
     key = job_key(content_hash, rule_fingerprint(folder, rule_index, rule))

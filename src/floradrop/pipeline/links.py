@@ -27,7 +27,7 @@ from urllib.parse import unquote, urlsplit
 from floradrop.config import FolderConfig
 from floradrop.errors import JobError, TransientError
 from floradrop.flora.models import IMAGE, VIDEO, Technique
-from floradrop.pipeline import decide
+from floradrop.pipeline import bind, decide
 
 LINK_SUFFIXES: Final = tuple(s for s in decide.LINK_EXTENSIONS if s != ".txt")
 TEXT_LINK_SUFFIX: Final = ".txt"
@@ -58,7 +58,7 @@ class Link:
         found = decide.media_type(PurePosixPath(unquote(urlsplit(self.url).path)))
         if found in (IMAGE, VIDEO):
             return found
-        return decide.main_input_type(technique)
+        return bind.main_input_type(technique)
 
 
 def may_be_link(path: Path, folder: FolderConfig) -> bool:

@@ -25,7 +25,7 @@ from floradrop.files import sha256_file
 from floradrop.flora.client import FloraClient
 from floradrop.flora.models import TEXT, Asset, IOSpec, RunInput, Technique
 from floradrop.journal import Job, Journal
-from floradrop.pipeline import decide, links, verdict
+from floradrop.pipeline import bind, decide, links
 from floradrop.pipeline.precheck import check_upload
 from floradrop.status import JobState
 
@@ -175,7 +175,7 @@ def build_inputs(
     dropped = link.media_type(technique) if link else decide.media_type(source)
     written = any(rule is r for r in folder.rules)  # else the folder's own technique
     where = None if written else f"folder {folder.name!r}"
-    plan = verdict.before_upload(rule, technique, dropped, where=where)  # as the dry run
+    plan = bind.plan_inputs(technique, rule, dropped, where=where)  # as the dry run
     store = _store(folder, ctx)
     for bound in plan.inputs:  # a sidecar that is a link fails the job before any upload
         if bound.binding.kind == "sidecar":

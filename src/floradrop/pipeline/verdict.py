@@ -1,12 +1,12 @@
 """Verdict: what the pipeline decides about one dropped file before anything is uploaded.
 
-One decision path for the real run and ``run --dry-run``: :func:`before_upload` is what the
-upload stage calls to plan a job's inputs (:func:`floradrop.pipeline.upload.build_inputs`).
-The dry run takes, in the real run's order, the very functions admission and upload call:
-:func:`admission` (junk and ``ignore`` patterns, the rule, sidecars, empty files, duplicates),
-then the budgets (:mod:`floradrop.budget`), then :func:`upload_problem` (the input plan: a
-``.docx`` that no input accepts is refused here; the checks of the bytes before upload:
-damaged or oversized images, text that is not UTF-8), then the big-drop guard.
+One decision path for the real run and ``run --dry-run``. The dry run takes, in the real run's
+order, the very functions the watcher, admission and upload call: :func:`admission`
+(:func:`floradrop.pipeline.decide.decide`: junk and ``ignore`` patterns, the rule, sidecars;
+then empty files, duplicates), then the budgets (:mod:`floradrop.budget`), then
+:func:`upload_problem` (:func:`floradrop.pipeline.bind.plan_inputs`, the plan the upload stage
+follows: a ``.docx`` that no input accepts is refused here; the checks of the bytes before
+upload: damaged or oversized images, text that is not UTF-8), then the big-drop guard.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from floradrop.errors import ConfigError, JobError
 from floradrop.files import sha256_file
 from floradrop.flora.models import TEXT, Technique
 from floradrop.journal import Journal
-from floradrop.pipeline import decide
+from floradrop.pipeline import bind, decide
 from floradrop.pipeline.precheck import check_upload
 from floradrop.status import JobState
 
@@ -41,14 +41,6 @@ class Verdict:
     rule: Rule | None = None
 
 
-def before_upload(
-    rule: Rule, technique: Technique, dropped_type: str | None, *, where: str | None = None
-) -> decide.InputPlan:
-    """The job's input plan; raises :class:`ConfigError` when the dropped file fits none of the
-    technique's inputs (e.g. a ``.docx`` where only images go)."""
-    return decide.plan_inputs(technique, rule, dropped_type, where=where)
-
-
 def admission(
     path: Path,
     folder: FolderConfig,
@@ -59,25 +51,21 @@ def admission(
 ) -> Verdict:
     """What admission decides about ``path``: skipped, a duplicate, or a job (``RUN``, with
     its rule and cost; the budgets and the checks before upload come after)."""
-    from floradrop.pipeline.admit import job_key, rule_fingerprint, sidecar_of
+    from floradrop.pipeline.admit import job_key, rule_fingerprint, siblings_of
 
     rel = PurePath(path.relative_to(folder.path))
-    reason = decide.ignore_reason(rel, folder)
-    rule = None if reason else decide.choose_rule(rel, folder)
-    if reason or rule is None:
-        return Verdict(Outcome.SKIP, reason or "no rule matches")
-    if decide.could_be_sidecar(rel, folder):
-        owner = sidecar_of(path, rel, folder)
-        if owner is not None:
-            return Verdict(Outcome.SKIP, f"the sidecar of {owner}")
+    decision = decide.decide(rel, folder, lambda: siblings_of(path, rel))
+    rule = decision.rule
+    if decision.action != "job" or rule is None:  # junk, ignored, no rule, a sidecar
+        reason = "no rule matches" if decision.action == "no_rule" else decision.reason
+        return Verdict(Outcome.SKIP, reason)
     if path.stat().st_size == 0:
         return Verdict(Outcome.SKIP, "empty: processed once it has content")
     technique = techniques.get(rule.technique)
     if technique is None:
         return Verdict(Outcome.FAIL, f"technique {rule.technique} does not exist")
     if journal is not None and duplicates == "skip":
-        index = folder.effective_rules().index(rule)
-        key = job_key(sha256_file(path), rule_fingerprint(folder, index, rule))
+        key = job_key(sha256_file(path), rule_fingerprint(folder, decision.rule_index, rule))
         done = [j for j in journal.find_by_key(key) if j.state is JobState.DONE]
         if done:
             return Verdict(
@@ -91,7 +79,7 @@ def upload_problem(path: Path, rule: Rule, technique: Technique) -> str | None:
     from floradrop.pipeline.upload import read_text_input
 
     try:
-        plan = before_upload(rule, technique, decide.media_type(path))
+        plan = bind.plan_inputs(technique, rule, decide.media_type(path))
         for bound in plan.inputs:
             if bound.binding.kind == "file" and bound.input.type != TEXT:
                 check_upload(path, bound.input.type, path.stat().st_size)

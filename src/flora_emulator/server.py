@@ -28,12 +28,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from floradrop.emulator import api_assets
-from floradrop.emulator.handler import HTTPServer
-from floradrop.emulator.recording import EmulatorStats, Exchange, RunRecord
-from floradrop.emulator.state import State
+from flora_emulator import api_assets
+from flora_emulator.handler import HTTPServer
+from flora_emulator.recording import EmulatorStats, Exchange, RunRecord
+from flora_emulator.state import State
 
-log = logging.getLogger("floradrop.emulator")
+log = logging.getLogger("flora_emulator")
 
 DEFAULT_API_KEY = "sk_test_floradrop_emulator"
 WORKERS = 2

@@ -19,11 +19,11 @@ import json
 import tempfile
 from pathlib import Path
 
-from floradrop.emulator import multipart
-from floradrop.emulator.context import Context
-from floradrop.emulator.media import OWNER_RE, guess_type, media_url, safe_name
-from floradrop.emulator.state import Reservation
-from floradrop.emulator.wire import Request, Response
+from flora_emulator import multipart
+from flora_emulator.context import Context
+from flora_emulator.media import OWNER_RE, guess_type, media_url, safe_name
+from flora_emulator.state import Reservation
+from flora_emulator.wire import Request, Response
 
 STORAGE_HELP = "For support kindly contact us at support@imagekit.io ."
 DRAIN_LIMIT = 8 * 1024 * 1024

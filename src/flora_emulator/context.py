@@ -10,8 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from floradrop.emulator.recording import EmulatorStats
-from floradrop.emulator.state import State
+from flora_emulator.recording import EmulatorStats
+from flora_emulator.state import State
 
 
 class Context(Protocol):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from floradrop.emulator.recording import RunRecord
+from flora_emulator.recording import RunRecord
 
 IDEMPOTENCY_WINDOW = 2 * 60 * 60.0  # seconds (spec and FLORA's measured TTL: two hours)
 

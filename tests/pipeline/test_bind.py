@@ -1,69 +1,33 @@
-"""Decide, with synthetic names and hand-built technique schemas: no files, no network."""
+"""Bind (planning inputs against technique schemas), with hand-built schemas: no files, no
+network."""
 
 from __future__ import annotations
 
-from pathlib import PurePath
-from typing import Any
-
 import pytest
 
-from floradrop.config import Binding, FolderConfig, Rule, parse_config
+from floradrop.config import Binding, Rule
 from floradrop.errors import ConfigError
-from floradrop.flora.models import IOSpec, Technique
-from floradrop.pipeline.decide import (
-    JUNK_PATTERNS,
-    Decision,
-    choose_rule,
-    could_be_sidecar,
-    decide,
-    ignore_reason,
+from floradrop.flora.models import Technique
+from floradrop.pipeline.bind import (
     main_input_type,
-    media_type,
     plan_inputs,
-    sidecar_owner,
-    sidecar_path,
     techniques_needed,
     validate_rules,
 )
 
-
-def io(id: str, type: str, *, optional: bool = False) -> IOSpec:
-    return IOSpec(id=id, name=id.replace("_", " ").title(), type=type, optional=optional)
-
-
-def technique(slug: str, *inputs: IOSpec) -> Technique:
-    return Technique(
-        technique_id=f"tech_{slug}",
-        name=slug,
-        run_cost=0.05,
-        inputs=inputs,
-        outputs=(io("output_image", "imageUrl"),),
-    )
-
-
-CCTV = technique("cctv-cam", io("input_image", "imageUrl"), io("prompt", "text", optional=True))
-COLOR = technique(
-    "color-transfer", io("source_image", "imageUrl"), io("reference_image", "imageUrl")
+from .schemas import (
+    CATALOG,
+    CCTV,
+    COLOR,
+    ICONS,
+    MOTION,
+    NARRATE,
+    STUDIO,
+    io,
+    make_folder,
+    rule,
+    technique,
 )
-CRITIQUE = technique("art-directors-critique", io("input_image", "imageUrl"))
-PALETTE = technique("palette-pull", io("input_image", "imageUrl"))
-ICONS = technique("icon-pack", io("prompt", "text"))
-MOTION = technique(
-    "product-motion", io("input_video", "videoUrl"), io("prompt", "text", optional=True)
-)
-NARRATE = technique("narrate", io("input_image", "imageUrl"), io("voice", "audioUrl"))
-CATALOG = {
-    t.technique_id.removeprefix("tech_"): t for t in (CCTV, COLOR, CRITIQUE, PALETTE, ICONS, MOTION)
-}
-
-
-def make_folder(**table: Any) -> FolderConfig:
-    table.setdefault("path", "/drop/in")
-    return parse_config({"folders": [table]}).folders[0]
-
-
-def rule(technique: str, match: str | list[str] = "*", **inputs: str) -> Rule:
-    return Rule.model_validate({"match": match, "technique": technique, "inputs": inputs})
 
 
 def plan_of(tech: Technique, r: Rule, dropped: str | None) -> dict[str, tuple[str, str | None]]:
@@ -75,197 +39,6 @@ def plan_error(tech: Technique, r: Rule, dropped: str | None) -> str:
     with pytest.raises(ConfigError) as info:
         plan_inputs(tech, r, dropped, where="folders[0]")
     return info.value.describe()
-
-
-# -- media types --------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("name", "expected"),
-    [
-        *[(f"a.{e}", "imageUrl") for e in ["png", "jpg", "jpeg", "webp", "gif", "avif", "heic"]],
-        *[(f"a.{e}", "imageUrl") for e in ["heif", "bmp", "tif", "tiff"]],
-        *[(f"a.{e}", "videoUrl") for e in ["mp4", "mov", "webm", "m4v", "mkv", "avi"]],
-        *[(f"a.{e}", "audioUrl") for e in ["mp3", "wav", "ogg", "m4a", "flac"]],
-        ("a.txt", "text"),
-        ("a.md", "text"),
-        ("a.pdf", "documentUrl"),
-        ("PHOTO.JPG", "imageUrl"),
-        ("archive.tar.gz", None),
-        ("noextension", None),
-        ("a.png.zip", None),
-    ],
-)
-def test_media_type(name: str, expected: str | None) -> None:
-    assert media_type(PurePath(name)) == expected
-
-
-# -- ignoring --------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("name", "pattern"),
-    [
-        ("photo.png.part", "*.part"),
-        ("photo.png.crdownload", "*.crdownload"),
-        ("photo.png.download", "*.download"),
-        ("video.mp4.partial", "*.partial"),
-        ("a.tmp", "*.tmp"),
-        ("A.TMP", "*.tmp"),
-        ("~$brief.docx", "~$*"),
-        (".~lock.brief.odt#", ".~lock*"),
-        (".DS_Store", ".DS_Store"),
-        ("Thumbs.db", "Thumbs.db"),
-        ("thumbs.DB", "Thumbs.db"),
-        ("desktop.ini", "desktop.ini"),
-        ("notes.txt~", "*~"),
-        (".notes.txt.swp", "*.swp"),
-        ("._photo.png", "._*"),
-        (".photo.png.icloud", ".*"),
-        (".hidden", ".*"),
-    ],
-)
-def test_junk_is_ignored(name: str, pattern: str) -> None:
-    assert pattern in JUNK_PATTERNS
-    assert ignore_reason(PurePath(name), make_folder(technique="cctv-cam")) == (
-        f"a temporary, hidden or system file ({pattern!r})"
-    )
-
-
-@pytest.mark.parametrize(
-    "name", ["photo.png", "part.png", "my.partial-view.png", "tmp", "Desk top.ini.png"]
-)
-def test_ordinary_files_are_not_ignored(name: str) -> None:
-    assert ignore_reason(PurePath(name), make_folder(technique="cctv-cam")) is None
-
-
-def test_subfolders() -> None:
-    flat = make_folder(technique="cctv-cam")
-    deep = make_folder(technique="cctv-cam", recursive=True)
-    assert (
-        ignore_reason(PurePath("sub/photo.png"), flat)
-        == "in a subfolder, and the folder is not recursive"
-    )
-    assert ignore_reason(PurePath("sub/photo.png"), deep) is None
-    assert ignore_reason(PurePath(".git/objects/ab"), deep) == "in a hidden folder (.git)"
-    assert ignore_reason(PurePath("a/.cache/photo.png"), deep) == "in a hidden folder (.cache)"
-
-
-def test_ignore_patterns() -> None:
-    f = make_folder(technique="cctv-cam", recursive=True, ignore=["*_draft.*", "raw/*", "old"])
-    assert ignore_reason(PurePath("cover_DRAFT.png"), f) == "matches ignore pattern '*_draft.*'"
-    assert ignore_reason(PurePath("raw/photo.png"), f) == "matches ignore pattern 'raw/*'"
-    assert ignore_reason(PurePath("raw/deeper/photo.png"), f) == "matches ignore pattern 'raw/*'"
-    assert ignore_reason(PurePath("2024/old/photo.png"), f) == "matches ignore pattern 'old'"
-    assert ignore_reason(PurePath("cooked/photo.png"), f) is None
-    assert ignore_reason(PurePath("photo.png"), f) is None
-
-
-# -- choosing a rule --------------------------------------------------------------------------
-
-
-def test_the_first_matching_rule_wins_and_the_folder_technique_is_last() -> None:
-    f = make_folder(
-        technique="art-directors-critique",
-        rules=[
-            {"match": ["night-*.jpg", "night-*.png"], "technique": "cctv-cam"},
-            {"match": ["*.png", "*.jpg"], "technique": "palette-pull"},
-            {"match": "*.txt", "technique": "icon-pack"},
-        ],
-    )
-    assert choose_rule(PurePath("night-street.jpg"), f) == f.rules[0]
-    assert choose_rule(PurePath("NIGHT-Street.JPG"), f) == f.rules[0]
-    assert choose_rule(PurePath("street.jpg"), f) == f.rules[1]
-    assert choose_rule(PurePath("brief.txt"), f) == f.rules[2]
-    assert choose_rule(PurePath("clip.mp4"), f) == Rule(technique="art-directors-critique")
-
-
-def test_no_rule_matches() -> None:
-    f = make_folder(technique="cctv-cam", match=["*.png"])
-    assert choose_rule(PurePath("photo.png"), f) is not None
-    assert choose_rule(PurePath("photo.jpg"), f) is None
-
-
-def test_rules_with_a_slash_match_the_path() -> None:
-    f = make_folder(
-        recursive=True, rules=[{"match": "icons/*", "technique": "icon-pack"}], technique="cctv-cam"
-    )
-    assert choose_rule(PurePath("icons/set.txt"), f) == f.rules[0]
-    assert choose_rule(PurePath("set.txt"), f) == Rule(technique="cctv-cam")
-
-
-# -- sidecars and the whole decision ------------------------------------------------------
-
-
-STUDIO = {
-    "rules": [
-        {"match": ["*.png", "*.jpg"], "technique": "cctv-cam", "inputs": {"prompt": "sidecar"}},
-        {
-            "match": "*.mp4",
-            "technique": "product-motion",
-            "inputs": {"prompt": "sidecar:.prompt.md"},
-        },
-        {"match": "*.txt", "technique": "icon-pack"},
-    ]
-}
-
-
-def test_sidecar_path() -> None:
-    assert sidecar_path(PurePath("a/photo.png"), ".txt") == PurePath("a/photo.txt")
-    assert sidecar_path(PurePath("clip.mp4"), ".prompt.md") == PurePath("clip.prompt.md")
-
-
-def test_a_sidecar_belongs_to_its_photo() -> None:
-    f = make_folder(**STUDIO)
-    assert (
-        sidecar_owner(PurePath("photo.txt"), ["photo.png", "photo.txt", "x.jpg"], f) == "photo.png"
-    )
-    assert sidecar_owner(PurePath("clip.prompt.md"), ["clip.mp4"], f) == "clip.mp4"
-    assert sidecar_owner(PurePath("photo.txt"), ["other.png"], f) is None
-    assert (
-        sidecar_owner(PurePath("clip.txt"), ["clip.mp4"], f) is None
-    )  # the video rule reads .prompt.md
-    assert sidecar_owner(PurePath("photo.txt"), ["photo.png.part"], f) is None  # junk owns nothing
-    assert sidecar_owner(
-        PurePath("sub/photo.txt"), ["photo.png"], make_folder(recursive=True, **STUDIO)
-    ) == ("photo.png")
-
-
-def test_without_sidecar_bindings_a_text_file_is_its_own_job() -> None:
-    f = make_folder(
-        rules=[
-            {"match": "*.png", "technique": "cctv-cam"},
-            {"match": "*.txt", "technique": "icon-pack"},
-        ]
-    )
-    assert sidecar_owner(PurePath("photo.txt"), ["photo.png"], f) is None
-    assert not could_be_sidecar(PurePath("photo.txt"), f)
-
-
-def test_could_be_sidecar() -> None:
-    f = make_folder(**STUDIO)
-    assert could_be_sidecar(PurePath("photo.TXT"), f)
-    assert could_be_sidecar(PurePath("clip.prompt.md"), f)
-    assert not could_be_sidecar(PurePath("photo.png"), f)
-    assert not could_be_sidecar(PurePath(".txt"), f)
-
-
-def test_decide() -> None:
-    f = make_folder(**STUDIO)
-    siblings = ["photo.png", "photo.txt", "brief.txt", "x.part"]
-    assert decide(PurePath("x.part"), f, siblings) == Decision(
-        "ignore", "a temporary, hidden or system file ('*.part')"
-    )
-    assert decide(PurePath("photo.txt"), f, siblings) == Decision(
-        "sidecar", "the sidecar of photo.png", owner="photo.png"
-    )
-    assert decide(PurePath("brief.txt"), f, siblings) == Decision(
-        "job", "*.txt -> icon-pack", rule=f.rules[2]
-    )
-    assert decide(PurePath("photo.png"), f, siblings).rule == f.rules[0]
-    assert decide(PurePath("notes.pdf"), f, siblings) == Decision(
-        "no_rule", "no rule of this folder matches 'notes.pdf'"
-    )
 
 
 # -- planning inputs -------------------------------------------------------------------------

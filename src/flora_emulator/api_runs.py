@@ -1,14 +1,14 @@
 """Technique runs: create (nested and top-level), poll (nested and generic), list.
 
 A run is created ``pending`` and its technique's work is queued on the worker pool; what a
-poll shows is computed from the clock by :mod:`floradrop.emulator.lifecycle`.
+poll shows is computed from the clock by :mod:`flora_emulator.lifecycle`.
 
 Input rules (documented choice): inputs that do not match the technique's schema (unknown
 id, wrong type, missing required input, empty value, a media value that is not a URL) are a
 ``400 input_validation_error`` naming the field. A well-formed URL the emulator cannot
 resolve (an unknown or unfinished asset) is accepted, and the run then fails with
 ``error_code: input_unreachable``, as FLORA reports an input it could not fetch. A URL on
-another host is fetched when the run starts working (:mod:`floradrop.emulator.fetching`:
+another host is fetched when the run starts working (:mod:`flora_emulator.fetching`:
 https only, no private, loopback or metadata targets, redirects checked); one that cannot be
 fetched fails the run with ``input_unreachable`` (and is not charged).
 """
@@ -19,20 +19,20 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from floradrop.emulator import fetching, params
-from floradrop.emulator.catalog import TEXT, TRANSIENT_FAILURE, TechniqueDef, find
-from floradrop.emulator.context import Context
-from floradrop.emulator.lifecycle import run_view
-from floradrop.emulator.media import Located, media_url, resolve
-from floradrop.emulator.recording import RunRecord
-from floradrop.emulator.state import Run, new_id
-from floradrop.emulator.techniques import Job, MediaInput, Produced, TechniqueError, perform
-from floradrop.emulator.validation import (
+from flora_emulator import fetching, params
+from flora_emulator.catalog import TEXT, TRANSIENT_FAILURE, TechniqueDef, find
+from flora_emulator.context import Context
+from flora_emulator.lifecycle import run_view
+from flora_emulator.media import Located, media_url, resolve
+from flora_emulator.recording import RunRecord
+from flora_emulator.state import Run, new_id
+from flora_emulator.techniques import Job, MediaInput, Produced, TechniqueError, perform
+from flora_emulator.validation import (
     check_inputs_against,
     check_technique_run_body,
     check_top_level_run_body,
 )
-from floradrop.emulator.wire import ApiError, Request, Response, not_found, validation_error
+from flora_emulator.wire import ApiError, Request, Response, not_found, validation_error
 
 _MEDIA_FAMILY = {"imageUrl": "image/", "videoUrl": "video/"}
 

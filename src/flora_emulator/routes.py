@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import unquote
 
-from floradrop.emulator import api_assets, api_catalog, api_runs, hosts
-from floradrop.emulator.context import Context
-from floradrop.emulator.recording import Kind
-from floradrop.emulator.wire import ApiError, Request, Response
+from flora_emulator import api_assets, api_catalog, api_runs, hosts
+from flora_emulator.context import Context
+from flora_emulator.recording import Kind
+from flora_emulator.wire import ApiError, Request, Response
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 
-from floradrop.emulator.media import guess_type
+from flora_emulator.media import guess_type
 
 ASSET_SOURCE_LIMIT: Final = 50 * 1024 * 1024  # "≤ 50 MB" (REFERENCE.md §8.1)
 RUN_INPUT_LIMIT: Final = 2 * 1024**3

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from floradrop.emulator import params
-from floradrop.emulator.catalog import TECHNIQUES, find
-from floradrop.emulator.context import Context
-from floradrop.emulator.wire import Request, Response, not_found
+from flora_emulator import params
+from flora_emulator.catalog import TECHNIQUES, find
+from flora_emulator.context import Context
+from flora_emulator.wire import Request, Response, not_found
 
 WORKSPACE_NAME = "Emulator Workspace"
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
-from floradrop.emulator.context import Context
+from flora_emulator.context import Context
 
 # What FLORA accepts as assets (SDK docs).
 ALLOWED_TYPES = frozenset(

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from floradrop.emulator.state import Run
+from flora_emulator.state import Run
 
 PENDING_FRACTION = 0.1
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from floradrop.emulator.catalog import IMAGE, TEXT, VIDEO, TechniqueDef
+from flora_emulator.catalog import IMAGE, TEXT, VIDEO, TechniqueDef
 
 Problems = list[tuple[str, str]]
 

@@ -4,7 +4,7 @@ Choices where FLORA's documents are silent or disagree (see REFERENCE.md §8):
 
 * ``POST /assets`` JSON with an ``https://`` ``source`` (server-side fetch) creates the asset
   ``pending_upload`` with ``uploaded_via: "url"`` and fetches the file on the worker pool
-  (:mod:`floradrop.emulator.fetching`: at most 50 MB, redirects checked); the asset then
+  (:mod:`flora_emulator.fetching`: at most 50 MB, redirects checked); the asset then
   becomes ``ready``, or ``failed`` with the reason in ``failure_message``. A source whose
   host is private, loopback or a metadata service is refused at once with
   ``400 input_validation_error`` on ``source`` (SSRF protection; ``--allow-private-fetch``
@@ -35,12 +35,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from floradrop.emulator import fetching, multipart, params
-from floradrop.emulator.context import Context
-from floradrop.emulator.media import ALLOWED_TYPES, guess_type, media_url, safe_name
-from floradrop.emulator.state import Asset, Reservation, new_id
-from floradrop.emulator.validation import check_asset_form, check_asset_json, is_http_url
-from floradrop.emulator.wire import ApiError, Request, Response, not_found, validation_error
+from flora_emulator import fetching, multipart, params
+from flora_emulator.context import Context
+from flora_emulator.media import ALLOWED_TYPES, guess_type, media_url, safe_name
+from flora_emulator.state import Asset, Reservation, new_id
+from flora_emulator.validation import check_asset_form, check_asset_json, is_http_url
+from flora_emulator.wire import ApiError, Request, Response, not_found, validation_error
 
 DIRECT_MAX_BYTES = 4 * 1024 * 1024
 MAX_IMAGE_PIXELS = 150_000_000  # "max 150 megapixels" (SDK docs, REFERENCE.md §8.1)

@@ -1,9 +1,9 @@
 """The socket side: one HTTP/1.1 keep-alive connection per thread, recording as it goes.
 
-Everything the API does is in :mod:`floradrop.emulator.routes` and the endpoint modules;
-this module turns bytes into a :class:`~floradrop.emulator.wire.Request`, writes the
-:class:`~floradrop.emulator.wire.Response` (streaming files), drops connections when a
-fault says so, and records an :class:`~floradrop.emulator.recording.Exchange`.
+Everything the API does is in :mod:`flora_emulator.routes` and the endpoint modules;
+this module turns bytes into a :class:`~flora_emulator.wire.Request`, writes the
+:class:`~flora_emulator.wire.Response` (streaming files), drops connections when a
+fault says so, and records an :class:`~flora_emulator.recording.Exchange`.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from floradrop.emulator import routes
-from floradrop.emulator.recording import Exchange, Kind
-from floradrop.emulator.wire import CHUNK, BodyReader, Request, Response
+from flora_emulator import routes
+from flora_emulator.recording import Exchange, Kind
+from flora_emulator.wire import CHUNK, BodyReader, Request, Response
 
 if TYPE_CHECKING:
-    from floradrop.emulator.server import Emulator
+    from flora_emulator.server import Emulator
 
 DRAIN_LIMIT = 8 * 1024 * 1024  # read at most this much of an unread body before closing
 

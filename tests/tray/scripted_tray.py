@@ -1,7 +1,9 @@
 """Run the tray alone over a scripted status, without the engine: for looking at it and for tests.
 
-    python -m floradrop.tray._demo                     # cycles through the states every 3 s
-    python -m floradrop.tray._demo --snapshot S.json --actions A.jsonl
+    python tests/tray/scripted_tray.py                  # cycles through the states every 3 s
+    python tests/tray/scripted_tray.py --snapshot S.json --actions A.jsonl
+
+A test harness (test_tray_demo_e2e.py starts it), not a part of the product.
 
 With ``--snapshot`` the status is read from a JSON file in the shape of
 ``floradrop status --json`` whenever it changes; the menu's Pause/Resume and "Start at login"
@@ -176,7 +178,7 @@ class DemoActions:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m floradrop.tray._demo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python tests/tray/scripted_tray.py", description=__doc__)
     parser.add_argument("--snapshot", type=Path, help="JSON status file to show (re-read live)")
     parser.add_argument("--actions", type=Path, help="append chosen actions here (JSON lines)")
     parser.add_argument("--period", type=float, default=3.0, help="seconds per state (cycling)")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from floradrop.emulator.catalog import IMAGE, SIGIL_FAILURE, TEXT, VIDEO
+from flora_emulator.catalog import IMAGE, SIGIL_FAILURE, TEXT, VIDEO
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage

@@ -16,7 +16,7 @@ from typing import IO
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from floradrop.emulator.wire import BodyReader
+from flora_emulator.wire import BodyReader
 
 MAX_FIELD_SIZE = 64 * 1024
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from floradrop.emulator.context import Context
-from floradrop.emulator.state import BadCursorError, page, page_newest_first
-from floradrop.emulator.validation import check_id
-from floradrop.emulator.wire import ApiError, Request, validation_error
+from flora_emulator.context import Context
+from flora_emulator.state import BadCursorError, page, page_newest_first
+from flora_emulator.validation import check_id
+from flora_emulator.wire import ApiError, Request, validation_error
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
