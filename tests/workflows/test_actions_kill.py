@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from floradrop.emulator import Emulator
+from flora_emulator import Emulator
 from tests.engine.harness import drop, folder_toml, png_bytes, wait_for, write_config
 from tests.reliability.daemonproc import DaemonProcess, write_key
 from tests.workflows.helpers import Receiver
