@@ -143,7 +143,8 @@ class Actions:
         failpoints.reached(failpoints.ACTIONS_QUEUED)
         event = "done" if job.state is JobState.DONE else "failed"
         actions = folder.on_done if event == "done" else folder.on_failed
-        self.outbox.void(job.id, event)
+        if folder.on_done or folder.on_failed:  # (a folder without actions armed nothing)
+            self.outbox.void(job.id, event)
         if not actions:
             return
         data = payload(job, folder, event)
