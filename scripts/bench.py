@@ -192,7 +192,7 @@ def quiet_logs() -> None:
 def case_latency(root: Path, quick: bool) -> dict[str, Any]:
     """File closed -> run created at the emulator, default settings, in-process emulator."""
     from flora_emulator import Emulator
-    from floradrop.status import JobState
+    from floradrop.jobs import JobState
 
     n = 10 if quick else 40
     results: dict[str, Any] = {}
@@ -391,7 +391,7 @@ def case_queue_rss(root: Path, quick: bool) -> dict[str, Any]:
 
 def case_big_file(root: Path, quick: bool) -> dict[str, Any]:
     """RSS growth while a 1 GB video is uploaded (signed upload) and its output downloaded."""
-    from floradrop.status import JobState
+    from floradrop.jobs import JobState
 
     size = (128 if quick else 1024) * 1024 * 1024
     emu = EmulatorProcess()
@@ -744,8 +744,8 @@ def case_history(root: Path, quick: bool) -> dict[str, Any]:
     import sqlite3
 
     from floradrop.config import parse_config
-    from floradrop.engine import build_snapshot
     from floradrop.journal import Journal
+    from floradrop.snapshot import build_snapshot
     from floradrop.ui import Dashboard, access
     from floradrop.ui.api import Context
 

@@ -53,19 +53,19 @@ def isolated_home(
 
 @pytest.fixture(autouse=True)
 def no_thread_leaks() -> Iterator[None]:
-    """Fail a test that leaves a non-daemon thread running (watchdog's conftest does the same)."""
+    """Fail a test that leaves a thread running, daemon threads included: every thread
+    floradrop starts (the engine's admit and scheduler threads, watchdog's observers, the
+    control server …) must be stopped and joined by whatever started it."""
     before = set(threading.enumerate())
     yield
     deadline = threading.Event()
     leaked: list[threading.Thread] = []
-    for _ in range(50):
-        leaked = [
-            t for t in threading.enumerate() if t not in before and t.is_alive() and not t.daemon
-        ]
+    for _ in range(100):
+        leaked = [t for t in threading.enumerate() if t not in before and t.is_alive()]
         if not leaked:
             break
         deadline.wait(0.1)
-    assert not leaked, f"threads leaked: {[t.name for t in leaked]}"
+    assert not leaked, f"threads leaked: {[(t.name, t.daemon) for t in leaked]}"
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ Each helper looks at what actually went wrong and says what to do about that, an
 
 from __future__ import annotations
 
-# Run error codes FLORA documents as "change the input" (REFERENCE.md §9.3).
+# Run error codes FLORA documents as "change the input" (../shared/flora-api/REFERENCE.md §9.3).
 _CHANGE_INPUT = (
     "MODERATED",
     "REFUSAL",

@@ -71,6 +71,9 @@ class FatalError(FloradropError):
     """Work cannot go on until a person acts (the tray and status show it)."""
 
     title = "floradrop stopped working"
+    # Out of credits (rather than a key or access problem): only a run can tell when they are
+    # back, so the daemon lets one job try now and then (floradrop.health).
+    credits = False
 
 
 class TransientError(FloradropError):
@@ -78,12 +81,24 @@ class TransientError(FloradropError):
 
     title = "Temporary problem"
     exit_code = ExitCode.UNAVAILABLE
+    # The service cannot be reached at all (rather than one request failing): work pauses
+    # until a probe gets through (floradrop.health).
+    offline = False
 
 
 class JobError(FloradropError):
     """This one file cannot be processed; it goes to the failed folder with a report."""
 
     title = "This file could not be processed"
+
+    def report(self) -> tuple[str, str, str | None, str | None]:
+        """What the failed folder's report says: (message, hint, FLORA's error code, FLORA's
+        own message)."""
+        return self.message, self.hint or "", getattr(self, "code", None), None
+
+
+class Interrupted(Exception):  # noqa: N818 - a signal for the engine, never shown as an error
+    """A transfer abandoned because floradrop is stopping (the job resumes at next start)."""
 
 
 class AlreadyRunningError(FloradropError):

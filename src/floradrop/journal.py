@@ -28,7 +28,7 @@ from typing import Any
 
 from floradrop import budget
 from floradrop.errors import FatalError
-from floradrop.status import ACTIVE_STATES, JobState
+from floradrop.jobs import ACTIVE_STATES, JobState, check
 
 SCHEMA_VERSION = 2
 
@@ -284,10 +284,12 @@ class Journal:
     ) -> Job:
         """Compare-and-set: update the job only if it is in one of the ``expected`` states.
 
-        Raises :class:`StaleTransition` otherwise. ``fields`` are written in the same
-        transaction; JSON fields (assets, inputs, outputs) take Python objects.
+        Raises :class:`StaleTransition` otherwise, and :class:`floradrop.jobs.IllegalTransition`
+        for a change of state that is not an edge of the state machine. ``fields`` are written
+        in the same transaction; JSON fields (assets, inputs, outputs) take Python objects.
         """
         states = [expected] if isinstance(expected, JobState) else list(expected)
+        check(states, new)  # only the edges of the state machine (floradrop.jobs)
         now = time.time()
         if new is not None:
             fields["state"] = new.value

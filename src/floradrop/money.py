@@ -25,9 +25,10 @@ from loguru import logger
 
 from floradrop import budget, guard
 from floradrop.config import Config, FolderConfig
+from floradrop.jobs import JobState
 from floradrop.journal import Job, Journal, StaleTransition, today
 from floradrop.pipeline.fileaway import Failure, file_failed
-from floradrop.status import Attention, AttentionKind, JobState
+from floradrop.status import Attention, AttentionKind
 from floradrop.workflows import schedule
 
 CostOf = Callable[[Job], float]

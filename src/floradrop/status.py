@@ -13,38 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from floradrop.guard import Question
+from floradrop.jobs import ACTIVE_STATES, TERMINAL_STATES, JobState
 
-
-class JobState(enum.StrEnum):
-    """Where a job is on its way. Stored in the journal; shown by ``status``."""
-
-    WAITING = "waiting"  # journaled, not yet uploading (queued, paused or offline)
-    HELD = "held"  # waiting for budget
-    UPLOADING = "uploading"
-    SUBMITTING = "submitting"  # a run create was (maybe) sent: resolved by idempotency key
-    RUNNING = "running"  # the run exists at FLORA; polled
-    FETCHING = "fetching"  # completed; outputs being downloaded
-    FILING = "filing"  # outputs written; original being moved away
-    DONE = "done"
-    FAILED = "failed"
-    DUPLICATE = "duplicate"  # same bytes and rule seen before: skipped
-    CANCELLED = "cancelled"  # the file was deleted or replaced before its run was started
-
-    @property
-    def active(self) -> bool:
-        return self in ACTIVE_STATES
-
-    @property
-    def terminal(self) -> bool:
-        return self in TERMINAL_STATES
-
-
-ACTIVE_STATES = frozenset(
-    {JobState.UPLOADING, JobState.SUBMITTING, JobState.RUNNING, JobState.FETCHING, JobState.FILING}
-)
-TERMINAL_STATES = frozenset(
-    {JobState.DONE, JobState.FAILED, JobState.DUPLICATE, JobState.CANCELLED}
-)
+# (re-exported for code written before floradrop.jobs: import them from there)
+__all__ = ["ACTIVE_STATES", "TERMINAL_STATES", "JobState"]
 
 
 class TrayState(enum.StrEnum):
@@ -74,6 +46,24 @@ class Attention:
     kind: AttentionKind
     message: str
     hint: str = ""
+
+
+@dataclass
+class Live:
+    """What only a running engine knows (the rest of the status comes from the journal).
+
+    Written by the engine's rooms (see ARCHITECTURE.md): ``offline`` and ``blocked`` by
+    ``floradrop.health``, ``disk_problem`` and ``last_error*`` by the error guard, ``progress``
+    by the polls, ``config_problem`` by the config reload."""
+
+    offline: bool = False
+    blocked: Attention | None = None
+    config_problem: str | None = None
+    disk_problem: str | None = None  # outputs cannot be written; cleared by the next success
+    last_error: str | None = None
+    last_error_job: int | None = None  # the job the last error is about: cleared when it moves on
+    progress: dict[int, float] = field(default_factory=dict)
+    tray_warning: str | None = None
 
 
 @dataclass(frozen=True)

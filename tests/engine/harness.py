@@ -13,8 +13,8 @@ from flora_emulator import Emulator
 from floradrop.config import Config, load_config
 from floradrop.engine import Engine
 from floradrop.flora import FloraClient
+from floradrop.jobs import JobState
 from floradrop.journal import Job
-from floradrop.status import JobState
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from flora_emulator import Emulator
-from floradrop.status import AttentionKind, JobState
+from floradrop.jobs import JobState
+from floradrop.status import AttentionKind
 from tests.engine.harness import drop, folder_toml, png_bytes, running, wait_for, write_config
 
 

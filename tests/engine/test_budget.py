@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from floradrop import budget
+from floradrop.jobs import JobState
 from floradrop.journal import Journal, StaleTransition
-from floradrop.status import JobState
 
 DAY = "2026-12-04"
 
@@ -133,8 +133,10 @@ class World:
         """FLORA reports charged_cost (= the quote) for some running runs; they finish."""
         for job in self.main.jobs([JobState.RUNNING], limit=how_many):
             self.main.transition(
-                job.id, JobState.RUNNING, JobState.DONE, cost=self.costs[job.folder], day=DAY
+                job.id, JobState.RUNNING, JobState.FETCHING, cost=self.costs[job.folder], day=DAY
             )
+            self.main.transition(job.id, JobState.FETCHING, JobState.FILING)
+            self.main.transition(job.id, JobState.FILING, JobState.DONE)
 
     def release_holds(self) -> None:
         for job in self.main.jobs([JobState.HELD]):
@@ -218,7 +220,7 @@ def test_files_arriving_together_start_only_what_fits(tmp_path: Path) -> None:
     limits = budget.limits_for("/in", daily_usd=4.5, folder_usd=None)
     add_waiting(journal, "/in", 1, 4.43)
     (spent,) = journal.jobs([JobState.WAITING])
-    journal.transition(spent.id, JobState.WAITING, JobState.DONE, cost=4.43, day=DAY)
+    journal.transition(spent.id, JobState.WAITING, JobState.FAILED, cost=4.43, day=DAY)
     add_waiting(journal, "/in", 4, 0.05)
     held = 0
     for job in journal.jobs([JobState.WAITING]):

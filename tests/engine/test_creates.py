@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from flora_emulator import Emulator, routes
-from floradrop.status import JobState
+from floradrop.jobs import JobState
 
 from .harness import drop, folder_toml, png_bytes, running, write_config
 
@@ -65,7 +65,8 @@ def drop_and_finish(tmp_path: Path, emu: Emulator, files: int) -> tuple[Any, lis
         for n in range(files):
             drop(tmp_path / "in", f"photo{n:02d}.png", png_bytes(300 + n))
         daemon.wait_state(files, JobState.DONE, timeout=90)
-        gate = daemon.engine._submitter.gate if daemon.engine._submitter else None
+        submitter = daemon.engine.work.submitter
+        gate = submitter.gate if submitter else None
         return gate, daemon.jobs()
 
 
@@ -116,7 +117,7 @@ def test_the_next_files_are_uploaded_ahead_once_and_then_run(
     most_running = [0]
     with running(config, slow_emu) as daemon:
         engine = daemon.engine
-        upload_task = engine._upload_task
+        upload_task = engine.work.upload
 
         def counted(job: Any, ahead: bool = False) -> None:
             tasks[(job.id, ahead)] += 1
@@ -124,7 +125,7 @@ def test_the_next_files_are_uploaded_ahead_once_and_then_run(
             most_running[0] = max(most_running[0], running_now)
             upload_task(job, ahead)
 
-        monkeypatch.setattr(engine, "_upload_task", counted)
+        monkeypatch.setattr(engine.work, "upload", counted)
         for n in range(9):
             drop(tmp_path / "in", f"photo{n}.png", png_bytes(700 + n))
         daemon.wait_state(9, JobState.DONE, timeout=90)

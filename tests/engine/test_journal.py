@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from floradrop.jobs import JobState
 from floradrop.journal import Journal, StaleTransition, today
-from floradrop.status import JobState
 
 
 def new_job(journal: Journal, name: str = "a.png", **extra: object) -> int:
@@ -36,8 +36,8 @@ def test_compare_and_set_transitions(tmp_path: Path) -> None:
     assert job.state is JobState.UPLOADING and job.assets == {"x": {"url": "u"}}
     with pytest.raises(StaleTransition):
         journal.transition(job_id, JobState.WAITING, JobState.UPLOADING)
-    done = journal.transition(job_id, [JobState.UPLOADING], JobState.DONE)
-    assert done.finished_at is not None
+    failed = journal.transition(job_id, [JobState.UPLOADING], JobState.FAILED)
+    assert failed.finished_at is not None
     journal.close()
 
 
@@ -68,7 +68,7 @@ def test_state_survives_reopen_and_spend_is_per_day(tmp_path: Path) -> None:
     journal = Journal(path)
     a = new_job(journal, "a.png")
     b = new_job(journal, "b.png", folder="/other")
-    journal.transition(a, JobState.WAITING, JobState.DONE, cost=0.05, day=today())
+    journal.transition(a, JobState.WAITING, JobState.FAILED, cost=0.05, day=today())
     journal.transition(b, JobState.WAITING, JobState.UPLOADING)
     journal.set_paused(True)
     journal.close()
@@ -77,7 +77,7 @@ def test_state_survives_reopen_and_spend_is_per_day(tmp_path: Path) -> None:
     assert again.spend(today()) == pytest.approx(0.05)
     assert again.spend(today(), "/other") == 0
     assert again.committed() == pytest.approx(0.05)  # b is in flight, not yet charged
-    assert again.counts() == {"/in": {"done": 1}, "/other": {"uploading": 1}}
+    assert again.counts() == {"/in": {"failed": 1}, "/other": {"uploading": 1}}
     assert again.integrity_check() == "ok"
     again.close()
 

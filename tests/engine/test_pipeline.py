@@ -13,7 +13,8 @@ from PIL import Image
 from flora_emulator import Emulator
 from floradrop.config import load_config
 from floradrop.errors import ConfigError
-from floradrop.status import JobState, TrayState
+from floradrop.jobs import JobState
+from floradrop.status import TrayState
 
 from .harness import drop, folder_toml, png_bytes, running, wait_for, write_config
 

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from flora_emulator import Emulator
-from floradrop.status import JobState
+from floradrop.jobs import JobState
 
 from .harness import drop, folder_toml, png_bytes, running, wait_for, write_config
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from flora_emulator import Emulator
-from floradrop.status import JobState
+from floradrop.jobs import JobState
 from tests.engine.harness import drop, folder_toml, png_bytes, running, wait_for, write_config
 
 from .conftest import S3

@@ -13,11 +13,11 @@ import pytest
 from loguru import logger
 
 from floradrop.config.hosting import HostingSettings
+from floradrop.errors import Interrupted
 from floradrop.flora.models import RunInput
 from floradrop.hosting import Hosting, StorageError, open_store
 from floradrop.hosting.store import MULTIPART_THRESHOLD, PART_SIZE
 from floradrop.logs import redact
-from floradrop.pipeline.upload import Interrupted
 
 from .conftest import ACCESS_KEY, S3, SECRET_KEY, big_file
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from flora_emulator import Emulator
-from floradrop.status import JobState
+from floradrop.jobs import JobState
 from tests.engine.harness import drop, folder_toml, png_bytes, running, wait_for, write_config
 
 from .daemonproc import DaemonProcess, write_key
@@ -105,7 +105,7 @@ def test_credits_topped_up_are_found_by_the_daemon_without_resume(tmp_path: Path
     with Emulator(seed=11, balance_usd=0.10) as emu:  # two runs
         config = write_config(tmp_path, folder_toml(tmp_path, "in", "cctv-cam"))
         with running(config, emu) as daemon:
-            daemon.engine.credits_recheck_seconds = 1.0
+            daemon.engine.health.credits_recheck_seconds = 1.0
             for n in range(5):
                 drop(tmp_path / "in", f"t{n}.png", png_bytes(980 + n))
             wait_for(

@@ -22,9 +22,9 @@ from loguru import logger
 from PIL import Image
 
 from flora_emulator import Emulator
+from floradrop.jobs import JobState
 from floradrop.journal import Job
 from floradrop.pipeline import precheck
-from floradrop.status import JobState
 
 from ..engine.harness import Daemon, drop, folder_toml, png_bytes, running, wait_for, write_config
 

@@ -18,8 +18,9 @@ from loguru import logger
 from PIL import Image
 
 from flora_emulator import Emulator
-from floradrop import engine as engine_module
-from floradrop.status import AttentionKind, JobState
+from floradrop import policy
+from floradrop.jobs import JobState
+from floradrop.status import AttentionKind
 from tests.engine.harness import Daemon, drop, folder_toml, running, wait_for, write_config
 
 from .smalldisk import SmallDisk
@@ -36,8 +37,8 @@ def noise_png(seed: int, side: int = 300) -> bytes:
 @pytest.fixture(autouse=True)
 def quick_disk_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Try a full disk again within a fraction of a second (10 s doubling to 60 s in use)."""
-    monkeypatch.setattr(engine_module, "_DISK_RETRY_SECONDS", 0.1)
-    monkeypatch.setattr(engine_module, "_DISK_RETRY_MAX_SECONDS", 0.3)
+    monkeypatch.setattr(policy, "DISK_RETRY_SECONDS", 0.1)
+    monkeypatch.setattr(policy, "DISK_RETRY_MAX_SECONDS", 0.3)
 
 
 @pytest.fixture(params=["tmpfs", "hook"])
@@ -55,7 +56,7 @@ def small_outputs(
 
 
 def attempts_of(daemon: Daemon, job_id: int) -> int:
-    return daemon.engine._attempts.get(job_id, 0)
+    return daemon.engine.backoff.attempts(job_id)
 
 
 def temp_files(directory: Path) -> list[str]:

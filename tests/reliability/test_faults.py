@@ -31,7 +31,7 @@ from PIL import Image
 from flora_emulator import Emulator
 from floradrop.flora.throttle import THROTTLED_CONCURRENCY
 from floradrop.flora.uploads import DIRECT_LIMIT
-from floradrop.status import JobState
+from floradrop.jobs import JobState
 from tests.engine.harness import drop, folder_toml, png_bytes, running, wait_for, write_config
 
 FILES = int(os.environ.get("FLORADROP_FAULT_FILES", "120"))

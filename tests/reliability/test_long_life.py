@@ -1,37 +1,16 @@
-"""Weeks of running: back-off arithmetic that keeps working after thousands of tries."""
+"""Weeks of running: a finished job leaves no state behind (the back-off arithmetic after
+thousands of tries is tested in tests/test_policy.py)."""
 
 from __future__ import annotations
 
-import dataclasses
-import errno
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from flora_emulator import Emulator
+from floradrop.jobs import JobState
 from floradrop.pipeline.fileaway import Failure
-from floradrop.status import JobState
 from tests.engine.harness import drop, folder_toml, png_bytes, running, write_config
-
-
-def test_back_off_after_thousands_of_tries_stays_capped(
-    tmp_path: Path, emulator_factory: Callable[..., Emulator]
-) -> None:
-    """A server error every 5 minutes for a week, or a full disk for a day: the delay stays at
-    its cap (the doubling once overflowed a float and the job was tried every second)."""
-    emu = emulator_factory(seed=21)
-    (tmp_path / "in").mkdir()
-    with running(write_config(tmp_path, folder_toml(tmp_path, "in", "cctv-cam")), emu) as daemon:
-        drop(tmp_path / "in", "a.png", png_bytes(1))
-        [done] = daemon.wait_state(1, JobState.DONE)
-        job = dataclasses.replace(done, id=done.id + 1000)  # one no worker touches meanwhile
-        engine = daemon.engine
-        engine._attempts[job.id] = 5000
-        engine._back_off(job.id, 5.0, "HTTP 503", quiet=True)
-        assert 290 < engine._not_before[job.id] - time.monotonic() <= 300
-        engine._attempts[job.id] = 5000
-        engine._disk_trouble(job, OSError(errno.ENOSPC, "No space left on device"))
-        assert 50 < engine._not_before[job.id] - time.monotonic() <= 60
 
 
 def test_a_finished_job_leaves_no_retry_or_progress_state_behind(
@@ -46,13 +25,14 @@ def test_a_finished_job_leaves_no_retry_or_progress_state_behind(
         drop(tmp_path / "in", "c.png", png_bytes(3))
         failing, cancelled = daemon.wait_state(2, JobState.WAITING)
         for job in (failing, cancelled):  # as after a few failed tries of a running job
-            engine._attempts[job.id] = 3
-            engine._not_before[job.id] = time.monotonic() + 60
+            for _ in range(3):
+                engine.backoff.retry(job.id, 20.0)
             engine.live.progress[job.id] = 40.0
-        engine._fail(failing.id, Failure("the run failed"))
-        engine._cancel(cancelled.id, "removed")
+            assert job.id in engine.backoff and not engine.backoff.ready(job.id, time.monotonic())
+        engine.work.fail(failing.id, Failure("the run failed"))
+        engine.work.cancel(cancelled.id, "removed")
         assert [j.state for j in daemon.jobs()] == [JobState.FAILED, JobState.CANCELLED]
         for job in (failing, cancelled):
-            assert job.id not in engine._attempts
-            assert job.id not in engine._not_before
+            assert job.id not in engine.backoff
+            assert engine.backoff.attempts(job.id) == 0
             assert job.id not in engine.live.progress

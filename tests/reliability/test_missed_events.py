@@ -17,7 +17,7 @@ import pytest
 
 from flora_emulator import Emulator
 from floradrop import engine as engine_module
-from floradrop.status import JobState
+from floradrop.jobs import JobState
 from tests.engine.harness import (
     Daemon,
     drop,
@@ -87,7 +87,7 @@ def test_a_wake_from_sleep_or_a_rescan_request_finds_what_events_missed(
         drop(tmp_path / "in", "before sleep.png", png_bytes(5))
         # The machine slept for two hours: the wall clock jumps, the monotonic one does not.
         wait_for(lambda: daemon.engine.cycles > 1, 10, "a scheduler round before the sleep")
-        daemon.engine._wall_clock = lambda: time.time() + 7200
+        daemon.engine.health.wall_clock = lambda: time.time() + 7200
         daemon.wait_state(1, JobState.DONE)
         drop(tmp_path / "in", "asked for.png", png_bytes(6))
         daemon.engine.request_rescan()  # what 'floradrop retry' and the control channel do

@@ -33,9 +33,9 @@ from flora_emulator import Emulator
 from floradrop.config import Config, load_config
 from floradrop.engine import Engine
 from floradrop.flora import FloraClient
+from floradrop.jobs import JobState
 from floradrop.journal import Job
 from floradrop.pipeline import fetch
-from floradrop.status import JobState
 
 from ..engine.harness import Daemon, drop, folder_toml, png_bytes, wait_for, write_config
 

@@ -12,10 +12,10 @@ import pytest
 from floradrop.cli import main
 from floradrop.cli.log_cmd import follow
 from floradrop.config import load_config
-from floradrop.engine import journal_path
 from floradrop.errors import ExitCode
+from floradrop.jobs import JobState
 from floradrop.journal import Journal
-from floradrop.status import JobState
+from floradrop.snapshot import journal_path
 from tests.engine.harness import folder_toml, wait_for, write_config
 
 

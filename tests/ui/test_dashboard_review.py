@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from floradrop.config import Config, parse_config
-from floradrop.engine import build_snapshot
 from floradrop.journal import Journal
+from floradrop.snapshot import build_snapshot
 from floradrop.ui import Dashboard, access
 from floradrop.ui.api import Context
 from tests.engine.harness import png_bytes, wait_for

@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 
 from floradrop.config import parse_config
-from floradrop.engine import build_snapshot
 from floradrop.history import Query, search, spend
+from floradrop.jobs import JobState
 from floradrop.journal import SCHEMA_VERSION, Journal
-from floradrop.status import JobState
+from floradrop.snapshot import build_snapshot
 from floradrop.ui import Dashboard, access
 from floradrop.ui.api import Context
 from tests.engine.harness import png_bytes, wait_for

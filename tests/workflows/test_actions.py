@@ -19,7 +19,7 @@ import pytest
 from flora_emulator import Emulator
 from floradrop.config import parse_config
 from floradrop.errors import ConfigError
-from floradrop.status import JobState
+from floradrop.jobs import JobState
 from floradrop.workflows.actions import SIGNATURE_HEADER
 from floradrop.workflows.outbox import DONE, FAILED, PENDING
 from tests.engine.harness import drop, folder_toml, png_bytes, running, wait_for, write_config

@@ -18,8 +18,8 @@ from watchdog.observers import Observer
 from flora_emulator import Emulator
 from floradrop.config import parse_config
 from floradrop.errors import ConfigError, ExitCode
+from floradrop.jobs import JobState
 from floradrop.pipeline.decide import ignore_reason
-from floradrop.status import JobState
 from floradrop.tray.menu import menu_model
 from floradrop.workflows.chains import flows
 from tests.engine.harness import drop, folder_toml, png_bytes, running, wait_for, write_config

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from flora_emulator import Emulator
-from floradrop.status import JobState
+from floradrop.jobs import JobState
 from floradrop.tray.notify import Notifier
 from tests.engine.harness import drop, folder_toml, png_bytes, running, wait_for, write_config
 from tests.tray.xsession import XSession, requirement_marks

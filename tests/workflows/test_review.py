@@ -13,7 +13,7 @@ from pathlib import Path
 from flora_emulator import Emulator
 from floradrop.cli.status_cmd import render
 from floradrop.config import parse_config
-from floradrop.status import JobState
+from floradrop.jobs import JobState
 from floradrop.workflows import review
 from tests.engine.harness import drop, folder_toml, png_bytes, running, wait_for, write_config
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from flora_emulator import Emulator
 from floradrop.cli.status_cmd import render
-from floradrop.status import JobState
+from floradrop.jobs import JobState
 from floradrop.tray.menu import status_lines
 from floradrop.workflows.schedule import NOTE
 from tests.engine.harness import drop, folder_toml, png_bytes, running, wait_for, write_config

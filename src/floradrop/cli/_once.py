@@ -14,7 +14,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, TextIO
 
-from floradrop.status import JobState
+from floradrop.jobs import JobState
 
 if TYPE_CHECKING:
     from floradrop.engine import Engine

@@ -42,10 +42,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace, result: dict[str, Any], say: Any) -> None:
-    from floradrop.engine import folder_problems as unusable_folders
     from floradrop.errors import ConfigError
     from floradrop.flora.errors import NotFoundError
     from floradrop.pipeline import bind
+    from floradrop.snapshot import folder_problems as unusable_folders
 
     config = load(args)
     result["config"] = str(config.source) if config.source else None

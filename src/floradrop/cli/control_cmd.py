@@ -66,8 +66,8 @@ def run(args: argparse.Namespace) -> int:
 def _offline(state_dir: Path, verb: str) -> None:
     """What the verb means for a daemon that is not running: a note in its journal."""
     from floradrop.acknowledge import acknowledge
-    from floradrop.engine import JOURNAL_NAME
     from floradrop.journal import Journal
+    from floradrop.snapshot import JOURNAL_NAME
 
     journal = Journal(state_dir / JOURNAL_NAME)
     try:

@@ -69,8 +69,8 @@ def render(row: dict[str, Any]) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from floradrop import history
-    from floradrop.engine import journal_path
     from floradrop.journal import Journal
+    from floradrop.snapshot import journal_path
 
     config = load(args)
     names = {str(f.path): f.name for f in config.folders}

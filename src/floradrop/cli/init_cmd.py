@@ -23,11 +23,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from floradrop.cli._console import AnswerError, Console
+from floradrop.cli._console import Console
+from floradrop.cli._init_answers import (
+    absolute,
+    count_files,
+    find_technique,
+    folder_problem,
+    nth,
+    parse_bindings,
+    read_key_file,
+    technique_table,
+)
 from floradrop.errors import ConfigError, FloradropError
 
 if TYPE_CHECKING:
-    from floradrop.config import Config, FolderConfig
+    from floradrop.config import Config
     from floradrop.flora import FloraClient, Technique, Workspace
     from floradrop.onboarding import FolderLayout, FolderPlan
 
@@ -245,7 +255,7 @@ class Init:
         if self.args.api_key_file:
             name = self.args.api_key_file
             where = "standard input" if name == "-" else name
-            return Key(_read_key_file(name), where, store=True)
+            return Key(read_key_file(name), where, store=True)
         known = resolve_api_key(
             base_url=self.base_url,
             key_file=base.flora.api_key_file,
@@ -332,7 +342,7 @@ class Init:
                 "Workspace to bill (number or ws_ id)",
                 what="the workspace",
                 flag=f"--workspace WS_ID (one of: {listing})",
-                choose=lambda a: by_id.get(a) or _nth(workspaces, a),
+                choose=lambda a: by_id.get(a) or nth(workspaces, a),
             )
             note = ""
         self.console.say(f"Workspace: {chosen.name} ({chosen.workspace_id}){note}.")
@@ -353,7 +363,7 @@ class Init:
             if self.console.interactive:
                 self.console.say(technique_table(listed))
         if self.args.technique:
-            found = _find_technique(client, self.args.technique, listed)
+            found = find_technique(client, self.args.technique, listed)
             if found is None:
                 raise ConfigError(
                     f"--technique {self.args.technique}: FLORA has no such technique",
@@ -365,7 +375,7 @@ class Init:
                 "Technique for this folder (number, slug or id)",
                 what="the technique",
                 flag="--technique SLUG (`floradrop techniques list` shows them)",
-                choose=lambda a: _find_technique(client, a, listed),
+                choose=lambda a: find_technique(client, a, listed),
             )
         technique = client.get_technique(handle)
         self.console.say(
@@ -401,8 +411,8 @@ class Init:
                     flag="--folder PATH",
                     default=proposal,
                 )
-            layout = onboarding.FolderLayout.around(_absolute(answer))
-            problem = _folder_problem(layout, taken, self.path)
+            layout = onboarding.FolderLayout.around(absolute(answer))
+            problem = folder_problem(layout, taken, self.path)
             if problem is None:
                 return layout
             if not self.console.interactive or self.args.folder is not None:
@@ -418,7 +428,7 @@ class Init:
         from floradrop.config import InvalidConfigError
         from floradrop.pipeline import bind
 
-        inputs = dict(_parse_bindings(self.args.inputs))
+        inputs = dict(parse_bindings(self.args.inputs))
         while True:
             plan = onboarding.FolderPlan(layout, handle, technique, dict(inputs))
             try:
@@ -478,7 +488,7 @@ class Init:
                 flag="--input ID=BINDING",
             )
             try:
-                ((input_id, binding),) = _parse_bindings([answer])
+                ((input_id, binding),) = parse_bindings([answer])
             except FloradropError as exc:
                 self.console.say(exc.describe())
                 continue
@@ -490,7 +500,7 @@ class Init:
     def _write(self, text: str, layout: FolderLayout) -> None:
         from floradrop import onboarding
 
-        waiting = _count_files(layout.inbox)
+        waiting = count_files(layout.inbox)
         made = onboarding.make_folders(layout)
         onboarding.write_config_file(self.path, text, expected=self.existing_bytes)
         verb = "Added the folder to" if self.existing_bytes is not None else "Wrote the config"
@@ -567,125 +577,3 @@ class Init:
             "Start floradrop now with `floradrop run`; one that is running already picks up "
             "the new folder by itself. `floradrop status` shows what it is doing."
         )
-
-
-def technique_table(techniques: Sequence[Technique]) -> str:
-    """A numbered table: number, slug (or id), name, inputs (``?``: optional), cost."""
-    from floradrop.cli.techniques_cmd import handle_of
-    from floradrop.onboarding import comment_text, format_cost
-
-    rows = [
-        ("#", "SLUG" if all(t.slug for t in techniques) else "SLUG/ID", "NAME", "INPUTS", "COST")
-    ]
-    for n, t in enumerate(techniques, 1):
-        inputs = ", ".join(f"{i.id}:{i.type}{'?' if i.optional else ''}" for i in t.inputs)
-        rows.append(
-            (
-                str(n),
-                comment_text(handle_of(t)),
-                comment_text(t.name),
-                comment_text(inputs) or "-",
-                format_cost(t.run_cost),
-            )
-        )
-    widths = [max(len(row[col]) for row in rows) for col in range(4)]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)) + "  " + row[4]
-        for row in rows
-    ]
-    lines.append("'?' marks an optional input; the cost is in US dollars per run.")
-    return "\n".join(line.rstrip() for line in lines)
-
-
-def _find_technique(client: FloraClient, answer: str, listed: Sequence[Technique]) -> str | None:
-    """What the config should call the technique ``answer`` names (a number in ``listed``,
-    a slug, an id, or what ``floradrop techniques list`` shows), or None."""
-    from floradrop.cli.techniques_cmd import ID_PREFIX, handle_of
-    from floradrop.config.fields import check_technique
-    from floradrop.flora import NotFoundError, ValidationError
-
-    picked = _nth(listed, answer) or next(
-        (t for t in listed if answer in (t.slug, t.technique_id, handle_of(t))), None
-    )
-    if picked is not None:
-        return picked.slug or picked.technique_id
-    try:
-        check_technique(answer)
-    except ValueError:
-        return None
-    for candidate in (answer, ID_PREFIX + answer):
-        try:
-            found = client.get_technique(candidate)
-        except (NotFoundError, ValidationError):
-            continue
-        return candidate if found.slug in (None, candidate) else found.slug
-    return None
-
-
-def _nth(items: Sequence[T], answer: str) -> T | None:
-    """``items[answer - 1]`` when ``answer`` is a number in range."""
-    if answer.isdigit() and 1 <= int(answer) <= len(items):
-        return items[int(answer) - 1]
-    return None
-
-
-def _read_key_file(name: str) -> str:
-    from floradrop import logs
-
-    where = "standard input" if name == "-" else name
-    try:
-        text = sys.stdin.read() if name == "-" else Path(name).expanduser().read_text("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
-        raise ConfigError(
-            f"--api-key-file: {where} cannot be read ({reason})",
-            hint="give a file that holds only the API key",
-        ) from None
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if len(lines) != 1:
-        raise ConfigError(
-            f"--api-key-file: {where} holds {len(lines)} non-empty lines, not just the key",
-            hint="give a file that holds only the API key, on one line",
-        )
-    logs.add_secret(lines[0])
-    return lines[0]
-
-
-def _parse_bindings(items: Iterable[str]) -> list[tuple[str, str]]:
-    """``ID=BINDING`` answers and flags; the binding itself is checked with the config."""
-    pairs = []
-    for item in items:
-        input_id, sep, binding = item.partition("=")
-        if not sep or not input_id.strip() or not binding.strip():
-            raise AnswerError(
-                f"{item!r} is not an input binding",
-                hint="write it as ID=BINDING, e.g. prompt=sidecar or reference_image=path:~/r.jpg",
-            )
-        pairs.append((input_id.strip(), binding.strip()))
-    return pairs
-
-
-def _absolute(answer: str) -> Path:
-    """A folder answer as the config will read it: ~ and $VARS expanded, absolute, resolved."""
-    path = Path(os.path.expandvars(answer.strip())).expanduser()
-    return (path if path.is_absolute() else Path.cwd() / path).resolve()
-
-
-def _folder_problem(
-    layout: FolderLayout, taken: Sequence[FolderConfig], config: Path
-) -> str | None:
-    from floradrop.onboarding import find_folder
-
-    clash = find_folder(taken, layout.inbox)
-    if clash is not None:
-        return f"{layout.inbox} is already watched (folder {clash.name!r} in {config})"
-    for path in layout.all:
-        if path.exists() and not path.is_dir():
-            return f"{path} is a file, not a folder"
-    return None
-
-
-def _count_files(folder: Path) -> int:
-    if not folder.is_dir():
-        return 0
-    return sum(1 for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))

@@ -46,9 +46,9 @@ def _target(text: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from floradrop import control, money
-    from floradrop.engine import journal_path
     from floradrop.errors import DaemonNotRunningError
     from floradrop.journal import Journal
+    from floradrop.snapshot import journal_path
 
     config = load(args)
     targets = [_target(t) for t in args.targets]

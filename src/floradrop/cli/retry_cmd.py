@@ -23,10 +23,10 @@ def configure(parser: argparse.ArgumentParser, verb: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from floradrop import control
-    from floradrop.engine import journal_path
     from floradrop.errors import DaemonNotRunningError
     from floradrop.journal import Journal
     from floradrop.retry import request_retry
+    from floradrop.snapshot import journal_path
 
     config = load(args)
     for path in args.paths:

@@ -25,10 +25,10 @@ def snapshot_json(config: Any, *, state_dir: Path | None = None) -> dict[str, An
     With ``state_dir`` (the config did not load), a daemon that runs there is asked, and
     ``config`` (then None) is needed only when none does."""
     from floradrop import control
-    from floradrop.engine import build_snapshot, journal_path
     from floradrop.errors import DaemonNotRunningError
     from floradrop.instance import DaemonInfo
     from floradrop.journal import Journal
+    from floradrop.snapshot import build_snapshot, journal_path
 
     state_dir = state_dir or config.daemon.state_dir
     try:

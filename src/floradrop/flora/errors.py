@@ -100,6 +100,7 @@ class InsufficientCreditsError(FloraError, FatalError):
 
     title = "Not enough FLORA credits"
     exit_code = ExitCode.AUTH
+    credits = True
 
 
 class ValidationError(FloraError, JobError):
@@ -127,6 +128,15 @@ class ValidationError(FloraError, JobError):
             request_id=request_id,
         )
         self.fields = fields
+
+    def report(self) -> tuple[str, str, str | None, str | None]:
+        fields = "; ".join(f"{f.field}: {f.message}" for f in self.fields)
+        return (
+            f"FLORA rejected the run's inputs ({fields or self.message})",
+            "check the folder's input bindings against 'floradrop techniques show'",
+            self.code,
+            self.message,
+        )
 
 
 class NotFoundError(FloraError, JobError):
@@ -194,6 +204,7 @@ class NetworkError(FloraError, TransientError):
     """
 
     title = "Cannot reach FLORA"
+    offline = True
 
     def __init__(
         self,

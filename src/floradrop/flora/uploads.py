@@ -18,10 +18,10 @@ import io
 import mimetypes
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import Any, Final, Protocol
 
 import httpx
 from loguru import logger
@@ -38,8 +38,27 @@ from floradrop.flora.errors import (
 from floradrop.flora.http import HttpSession, Target, url_for_logs
 from floradrop.flora.models import Asset, UploadTarget
 
-if TYPE_CHECKING:
-    from floradrop.flora.client import FloraClient
+
+class AssetCalls(Protocol):
+    """The asset requests an upload makes (``FloraClient`` has them; no import circle)."""
+
+    def get_asset(self, asset_id: str) -> Asset: ...
+
+    def create_asset_json(
+        self, body: Mapping[str, Any], *, idempotency_key: str, what: str
+    ) -> Asset: ...
+
+    def create_asset_multipart(
+        self,
+        data: Mapping[str, str],
+        files: Mapping[str, Any],
+        *,
+        idempotency_key: str,
+        what: str,
+    ) -> Asset: ...
+
+    def asset_action(self, asset_id: str, action: str, *, idempotency_key: str) -> Asset: ...
+
 
 DIRECT_LIMIT: Final = 4 * 1024 * 1024
 CHUNK_SIZE: Final = 256 * 1024
@@ -85,7 +104,7 @@ class Uploader:
 
     def __init__(
         self,
-        client: FloraClient,
+        client: AssetCalls,
         http: HttpSession,
         *,
         ready_timeout: float,

@@ -35,7 +35,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsp
 from loguru import logger
 
 from floradrop.config.hosting import HostingSettings
-from floradrop.errors import ConfigError, JobError, TransientError
+from floradrop.errors import ConfigError, Interrupted, JobError, TransientError
 from floradrop.hosting.credentials import StorageCredentials
 from floradrop.hosting.ledger import Ledger
 
@@ -442,6 +442,4 @@ def _strip(url: str) -> str:
 
 
 def _stopped(path: Path) -> Exception:
-    from floradrop.pipeline.upload import Interrupted
-
     return Interrupted(f"stopping: the hosting of {path.name} resumes at the next start")

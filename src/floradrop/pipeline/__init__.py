@@ -21,6 +21,8 @@ In the upload stage, a folder with ``transfer = "host"`` puts media in the user'
 instead (``floradrop.hosting``), and a dropped link in a ``links = true`` folder is checked
 and passed on as it is (``pipeline.links``).
 
-``floradrop.engine`` runs the stages on named threads and owns the error policy; every stage
-moves a job between durable states of ``floradrop.journal``.
+``floradrop.engine`` runs the stages on named threads (``floradrop.work`` on the worker pools,
+``floradrop.admitting`` on the admit thread); errors are decided by ``floradrop.policy``. Every
+stage moves a job along its own edges of the state machine (``floradrop.jobs``), each a
+durable transition of ``floradrop.journal``. See ``ARCHITECTURE.md``.
 """

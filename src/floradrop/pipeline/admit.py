@@ -17,9 +17,9 @@ from loguru import logger
 
 from floradrop.config import FolderConfig, Rule
 from floradrop.files import sha256_file
+from floradrop.jobs import JobState
 from floradrop.journal import Job, Journal, StaleTransition
 from floradrop.pipeline import decide
-from floradrop.status import JobState
 
 
 class Outcome(StrEnum):

@@ -34,10 +34,10 @@ from floradrop.files import (
 )
 from floradrop.flora.client import FloraClient
 from floradrop.flora.models import Run, RunOutput
+from floradrop.jobs import JobState
 from floradrop.journal import Job, Journal
 from floradrop.pipeline.decide import media_type
 from floradrop.pipeline.upload import ProgressLog
-from floradrop.status import JobState
 from floradrop.workflows import chains
 
 MAX_OUTPUT_BYTES = 2 * 1024**3  # 2 GiB: a larger "output" is refused, not written

@@ -18,6 +18,7 @@ from loguru import logger
 
 from floradrop.config import FolderConfig
 from floradrop.files import MAX_NAME_BYTES, move_no_clobber, truncate_name
+from floradrop.jobs import JobState
 from floradrop.journal import Job, Journal
 from floradrop.logs import redact
 from floradrop.pipeline.reports import (
@@ -27,7 +28,6 @@ from floradrop.pipeline.reports import (
     point_sidecars_at,
     write_report,
 )
-from floradrop.status import JobState
 
 REPORT_SUFFIX = ".error.txt"
 

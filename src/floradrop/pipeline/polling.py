@@ -18,13 +18,13 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from floradrop.flora.models import Run
+from floradrop.jobs import JobState
 from floradrop.journal import Job, Journal, StaleTransition
 from floradrop.pipeline import poll
 from floradrop.pipeline.fileaway import Failure
 from floradrop.pipeline.poll import Poller
 from floradrop.pipeline.schedule import PollSchedule
 from floradrop.pipeline.submit import epoch_seconds
-from floradrop.status import JobState
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ An upload costs time and a broken input can cost a run, so what can be known che
 checked here and reported as a failed job (the file goes to the failed folder with a report):
 
 * **size**: more than :data:`MAX_UPLOAD_BYTES`. FLORA documents no maximum for signed uploads
-  (REFERENCE.md §8.1), so this is floradrop's own bound, the same as for outputs;
+  (../shared/flora-api/REFERENCE.md §8.1), so this is floradrop's own bound, the same as for
+  outputs;
 * **images**: Pillow must recognise the bytes as a JPEG, PNG, WebP or GIF picture (a text file
   named ``.png`` is not one; a BMP or TIFF is one FLORA does not take), PNG chunks must pass
   their CRC check (a truncated or damaged PNG fails it), and the picture may have at most
@@ -39,7 +40,8 @@ MAX_IMAGE_PIXELS: Final = 150_000_000
 
 _UNCHECKED_SUFFIXES: Final = frozenset({".heic", ".heif", ".avif"})
 _FORMATS: Final = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")  # JPEG also opens MPO
-_ACCEPTED: Final = {  # what FLORA takes (REFERENCE.md §8.1), by Pillow's format name
+# What FLORA takes (../shared/flora-api/REFERENCE.md §8.1), by Pillow's format name.
+_ACCEPTED: Final = {
     "JPEG": "image/jpeg",
     "MPO": "image/jpeg",  # a camera JPEG with a second picture inside
     "PNG": "image/png",

@@ -17,8 +17,8 @@ from pathlib import Path
 from loguru import logger
 
 from floradrop.files import replace_text_atomic, write_text_atomic
+from floradrop.jobs import JobState
 from floradrop.journal import Job, Journal
-from floradrop.status import JobState
 
 ORIGINAL = "Original:"
 _ORIGINAL_LINE = re.compile(

@@ -3,9 +3,10 @@
 Polling (:class:`PollSchedule`). Every run has its own due time:
 
 * the first poll is at ``estimated_seconds`` after the run was created when FLORA gave one
-  (REFERENCE.md §7); else at the time this technique's recent runs took (the lower quartile
-  of the last :data:`_LEARNED_RUNS` runs, from FLORA's own ``created_at``/``completed_at``),
-  never sooner than :data:`FIRST_POLL_FLOOR`; else one interval after creation;
+  (../shared/flora-api/REFERENCE.md §7); else at the time this technique's recent runs took
+  (the lower quartile of the last :data:`_LEARNED_RUNS` runs, from FLORA's own
+  ``created_at``/``completed_at``), never sooner than :data:`FIRST_POLL_FLOOR`; else one
+  interval after creation;
 * then every ``interval`` seconds (at least :data:`MIN_POLL_INTERVAL`: FLORA asks for 2-5 s),
   counted from when the previous poll was sent, so no run is polled twice within 2 s.
 

@@ -1,6 +1,6 @@
 """Submit: start exactly one run per job, whatever happens to the network or the process.
 
-The rules (REFERENCE.md §10):
+The rules (../shared/flora-api/REFERENCE.md §10):
 
 * every job has a deterministic idempotency key (workspace, technique, job key, attempt); it is
   journaled together with the state ``submitting`` *before* the create request is sent;
@@ -34,9 +34,9 @@ from floradrop.errors import JobError, TransientError
 from floradrop.flora.client import FloraClient
 from floradrop.flora.errors import FloraError, IdempotencyDuplicateError
 from floradrop.flora.models import Run, RunInput, Technique
+from floradrop.jobs import JobState
 from floradrop.journal import Job, Journal
 from floradrop.pipeline.schedule import CreateGate
-from floradrop.status import JobState
 
 # Runs created this long before submit_started_at are never candidates (clock skew margin).
 _SKEW_SECONDS = 120.0

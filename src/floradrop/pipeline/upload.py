@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING
 from loguru import logger
 
 from floradrop.config import Binding, FolderConfig, Rule
-from floradrop.errors import JobError
+from floradrop.errors import Interrupted, JobError
 from floradrop.files import sha256_file
 from floradrop.flora.client import FloraClient
 from floradrop.flora.models import TEXT, Asset, IOSpec, RunInput, Technique
+from floradrop.jobs import JobState
 from floradrop.journal import Job, Journal
 from floradrop.pipeline import bind, decide, links
 from floradrop.pipeline.precheck import check_upload
-from floradrop.status import JobState
 
 if TYPE_CHECKING:
     from floradrop.hosting import Hosting
@@ -64,10 +64,6 @@ class UploadContext:
     journal: Journal
     workspace_id: str
     hosting: Hosting | None = None  # for folders with transfer = "host"
-
-
-class Interrupted(Exception):  # noqa: N818 - a signal for the engine
-    """A transfer abandoned because floradrop is stopping (the job resumes at next start)."""
 
 
 class ProgressLog:

@@ -19,10 +19,10 @@ from floradrop.config import FolderConfig, Rule
 from floradrop.errors import ConfigError, JobError
 from floradrop.files import sha256_file
 from floradrop.flora.models import TEXT, Technique
+from floradrop.jobs import JobState
 from floradrop.journal import Journal
 from floradrop.pipeline import bind, decide
 from floradrop.pipeline.precheck import check_upload
-from floradrop.status import JobState
 
 
 class Outcome(enum.StrEnum):

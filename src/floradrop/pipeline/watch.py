@@ -18,7 +18,7 @@ reported.
 """
 
 # String paths, not pathlib, on purpose: a scan of 10,000 files stays a few milliseconds.
-# ruff: noqa: PTH100, PTH114, PTH116, PTH118, PTH206
+# ruff: noqa: PTH100, PTH114, PTH116, PTH206
 
 from __future__ import annotations
 
@@ -30,7 +30,6 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
 
@@ -46,13 +45,13 @@ from watchdog.events import (
     FileModifiedEvent,
     FileMovedEvent,
     FileSystemEvent,
-    FileSystemEventHandler,
 )
 
 from floradrop.pipeline.settle import ReadyFile, Settler, Signature, all_under, symlink_message
+from floradrop.pipeline.watched import OverflowListener, WatchedFolder, WatchSpec, unique_specs
 
 if TYPE_CHECKING:
-    from watchdog.observers.api import BaseObserver, ObservedWatch
+    from watchdog.observers.api import BaseObserver
 
 __all__ = ["Intake", "ReadyFile", "WatchSpec"]
 
@@ -72,98 +71,6 @@ EVENT_FILTER: tuple[type[FileSystemEvent], ...] = (
 )
 
 _MAX_REMEMBERED = 50_000  # ignored paths per folder; problems already reported
-
-
-def _never(rel: PurePath) -> bool:
-    return False
-
-
-@dataclass(frozen=True)
-class WatchSpec:
-    """One folder to watch, as the engine sees it."""
-
-    key: str
-    """The folder's key (the engine uses the folder's index or path string)."""
-    path: Path
-    """Absolute path of the inbox."""
-    recursive: bool = False
-    polling: bool = False
-    """Use a polling observer (network shares); interval ``Intake(polling_interval=...)``."""
-    exclude: tuple[Path, ...] = ()
-    """Paths never reported, even inside the folder (outputs, done, failed)."""
-    is_ignored: Callable[[PurePath], bool] = _never
-    """Pure predicate on the path relative to ``path``: junk and the folder's ignore patterns."""
-    settle_seconds: float | None = None
-    """Quiet period for this folder; None: the Intake's ``settle_seconds``."""
-
-
-class _Folder:
-    """A watched folder's live state (owned by the settle thread once started)."""
-
-    def __init__(
-        self, spec: WatchSpec, quiet: float, sink: Callable[[_Folder, FileSystemEvent], None]
-    ) -> None:
-        self.handler = _Handler(self, sink)
-        self.watch: ObservedWatch | None = None
-        self.observer: BaseObserver | None = None
-        self.identity: tuple[int, int] | None = None
-        self.missing = False  # reported missing; cleared when watched again
-        self.watch_root: str | None = None  # the target, when the folder itself is a link
-        self.configure(spec, quiet)
-
-    def configure(self, spec: WatchSpec, quiet: float) -> None:
-        self.spec = spec
-        self.key = spec.key
-        self.root = os.path.abspath(spec.path)
-        self.prefix = os.path.join(self.root, "")
-        self.quiet = spec.settle_seconds if spec.settle_seconds is not None else quiet
-        excludes = [os.path.abspath(p) for p in spec.exclude]
-        self.excluded: Callable[[str], bool] = all_under(excludes) if excludes else _never_str
-        self.ignored: set[str] = set()
-
-    def local(self, path: str) -> str:
-        """An event path under the watched target, as a path under the configured folder."""
-        if self.watch_root is None:
-            return path
-        if path == self.watch_root:
-            return self.root
-        target = os.path.join(self.watch_root, "")
-        return self.prefix + path[len(target) :] if path.startswith(target) else path
-
-    def same_watch(self, spec: WatchSpec) -> bool:
-        return (
-            os.path.abspath(spec.path) == self.root
-            and spec.recursive == self.spec.recursive
-            and spec.polling == self.spec.polling
-        )
-
-
-def _never_str(path: str) -> bool:
-    return False
-
-
-class _Handler(FileSystemEventHandler):
-    """Runs on watchdog's dispatch thread: enqueue, nothing else."""
-
-    def __init__(self, folder: _Folder, sink: Callable[[_Folder, FileSystemEvent], None]) -> None:
-        self._folder = folder
-        self._sink = sink
-
-    def dispatch(self, event: FileSystemEvent) -> None:
-        self._sink(self._folder, event)
-
-
-class _OverflowListener(logging.Handler):
-    """Watchdog says so in a log line when the kernel dropped events: rescan then."""
-
-    def __init__(self, on_overflow: Callable[[], None]) -> None:
-        super().__init__(logging.WARNING)
-        self._on_overflow = on_overflow
-
-    def emit(self, record: logging.LogRecord) -> None:
-        with contextlib.suppress(Exception):
-            if "overflow" in record.getMessage().lower():
-                self._on_overflow()
 
 
 class Intake:
@@ -187,7 +94,7 @@ class Intake:
     ) -> None:
         if settle_seconds < 0 or rescan_seconds <= 0 or polling_interval <= 0:
             raise ValueError("settle_seconds >= 0, rescan_seconds > 0 and polling_interval > 0")
-        self._specs = _unique(specs)
+        self._specs = unique_specs(specs)
         self._on_ready = on_ready
         self._on_problem = on_problem
         self._settle_seconds = settle_seconds
@@ -196,7 +103,7 @@ class Intake:
         self._clock = clock
 
         self._cond = threading.Condition()
-        self._events: list[tuple[_Folder, FileSystemEvent]] = []
+        self._events: list[tuple[WatchedFolder, FileSystemEvent]] = []
         self._commands: list[Callable[[], None]] = []
         self._rescan_all = False
         self._rescan_keys: set[str] = set()
@@ -206,11 +113,11 @@ class Intake:
 
         self._thread: threading.Thread | None = None
         self._stopped = False
-        self._folders: dict[str, _Folder] = {}
+        self._folders: dict[str, WatchedFolder] = {}
         self._observers: dict[bool, BaseObserver] = {}
         self._settler = Settler(problem=self._problem)
         self._problems: set[tuple[str, str]] = set()
-        self._overflow: _OverflowListener | None = None
+        self._overflow: OverflowListener | None = None
         self._next_root_check = 0.0
         self._next_rescan = 0.0
 
@@ -222,11 +129,11 @@ class Intake:
             if self._thread is not None or self._stopped:
                 raise RuntimeError("an Intake can be started only once")
             self._rescan_all = True
-        self._overflow = _OverflowListener(self._on_overflow)
+        self._overflow = OverflowListener(self._on_overflow)
         logging.getLogger("watchdog").addHandler(self._overflow)
         try:
             for spec in self._specs:
-                folder = _Folder(spec, self._settle_seconds, self._enqueue)
+                folder = WatchedFolder(spec, self._settle_seconds, self._enqueue)
                 self._folders[spec.key] = folder
                 self._establish(folder)
             now = self._clock()
@@ -275,7 +182,7 @@ class Intake:
         pending candidates (new ``exclude`` / ``is_ignored`` apply at once); any other change
         re-watches and rescans it. Applied on the settle thread, soon after the call.
         """
-        new = _unique(specs)
+        new = unique_specs(specs)
         with self._cond:
             if self._thread is None and not self._stopped:
                 self._specs = new
@@ -298,7 +205,7 @@ class Intake:
 
     # -- the watchdog side -------------------------------------------------------------------
 
-    def _enqueue(self, folder: _Folder, event: FileSystemEvent) -> None:
+    def _enqueue(self, folder: WatchedFolder, event: FileSystemEvent) -> None:
         if self._events_suppressed:
             return
         with self._cond:
@@ -312,24 +219,11 @@ class Intake:
     def _observer(self, polling: bool) -> BaseObserver:
         observer = self._observers.get(polling)
         if observer is None:
-            if polling:
-                from watchdog.observers.polling import PollingObserverVFS
-
-                # lstat: the polling snapshot must not follow links (loops, escapes) either.
-                observer = PollingObserverVFS(
-                    os.lstat, os.scandir, polling_interval=self._polling_interval
-                )
-                observer.name = "floradrop-poll"
-            else:
-                from watchdog.observers import Observer
-
-                observer = Observer()
-                observer.name = "floradrop-watch"
+            observer = self._observers[polling] = _new_observer(polling, self._polling_interval)
             observer.start()
-            self._observers[polling] = observer
         return observer
 
-    def _establish(self, folder: _Folder) -> bool:
+    def _establish(self, folder: WatchedFolder) -> bool:
         """Schedule a watch on ``folder``; report it once if it is missing or cannot be watched."""
         try:
             st = os.stat(folder.root)
@@ -367,13 +261,13 @@ class Intake:
             logger.info("{} is back; watching it again", folder.root)
         return True
 
-    def _unwatch(self, folder: _Folder) -> None:
+    def _unwatch(self, folder: WatchedFolder) -> None:
         if folder.watch is not None and folder.observer is not None:
             with contextlib.suppress(KeyError):
                 folder.observer.unschedule(folder.watch)
         folder.watch = folder.observer = None
 
-    def _healthy(self, folder: _Folder) -> bool:
+    def _healthy(self, folder: WatchedFolder) -> bool:
         if folder.watch is None or folder.observer is None:
             return False
         try:
@@ -396,7 +290,7 @@ class Intake:
             if self._establish(folder):
                 self._scan(folder)
 
-    def _folder_missing(self, folder: _Folder) -> None:
+    def _folder_missing(self, folder: WatchedFolder) -> None:
         if folder.missing:
             return
         folder.missing = True
@@ -407,7 +301,7 @@ class Intake:
             Path(folder.root),
         )
 
-    def _cannot_watch(self, folder: _Folder, exc: OSError) -> None:
+    def _cannot_watch(self, folder: WatchedFolder, exc: OSError) -> None:
         if folder.missing:
             return
         folder.missing = True
@@ -457,7 +351,7 @@ class Intake:
 
     def _cycle(
         self,
-        events: list[tuple[_Folder, FileSystemEvent]],
+        events: list[tuple[WatchedFolder, FileSystemEvent]],
         commands: list[Callable[[], None]],
         rescan_all: bool,
         rescan_keys: set[str],
@@ -484,7 +378,7 @@ class Intake:
         for ready in self._settler.run_due(self._clock()):
             self._deliver(ready)
 
-    def _apply(self, folder: _Folder, event: FileSystemEvent, now: float) -> None:
+    def _apply(self, folder: WatchedFolder, event: FileSystemEvent, now: float) -> None:
         if self._folders.get(folder.key) is not folder:
             return  # from a watch that was replaced or removed
         src = folder.local(os.fsdecode(event.src_path))
@@ -509,7 +403,7 @@ class Intake:
             self._touch(folder, src, now, closed=kind == "closed")
 
     def _touch(
-        self, folder: _Folder, path: str, now: float, *, closed: bool, renamed: bool = False
+        self, folder: WatchedFolder, path: str, now: float, *, closed: bool, renamed: bool = False
     ) -> None:
         rel = self._admit(folder, path)
         if rel is None:
@@ -524,7 +418,7 @@ class Intake:
             folder.key, path, rel, now, quiet=folder.quiet, closed=closed, renamed=renamed
         )
 
-    def _admit(self, folder: _Folder, path: str) -> str | None:
+    def _admit(self, folder: WatchedFolder, path: str) -> str | None:
         """``path`` relative to the folder, or None when it is never to be reported."""
         if not path.startswith(folder.prefix) or path in folder.ignored:
             return None
@@ -548,13 +442,13 @@ class Intake:
             return None
         return rel
 
-    def _dir_admitted(self, folder: _Folder, path: str) -> bool:
+    def _dir_admitted(self, folder: WatchedFolder, path: str) -> bool:
         if not path.startswith(folder.prefix) or folder.excluded(path):
             return False
         parts = path[len(folder.prefix) :].split(os.sep)
         return not any(p.startswith(".") for p in parts)
 
-    def _scan(self, folder: _Folder, top: str | None = None) -> None:
+    def _scan(self, folder: WatchedFolder, top: str | None = None) -> None:
         """Make every new or changed regular file under ``top`` (default: the folder) a
         candidate. Only stats; files already reported unchanged cost one ``lstat``."""
         started = time.perf_counter()
@@ -639,7 +533,9 @@ class Intake:
             self._settler.drop_where(all_under([folder.root]))
         for key, spec in new.items():
             if key not in self._folders:
-                folder = self._folders[key] = _Folder(spec, self._settle_seconds, self._enqueue)
+                folder = self._folders[key] = WatchedFolder(
+                    spec, self._settle_seconds, self._enqueue
+                )
                 if self._establish(folder):
                     self._scan(folder)
         self._specs = specs
@@ -667,9 +563,16 @@ class Intake:
             logger.exception("on_problem failed")
 
 
-def _unique(specs: Sequence[WatchSpec]) -> list[WatchSpec]:
-    keys = [spec.key for spec in specs]
-    duplicates = sorted({key for key in keys if keys.count(key) > 1})
-    if duplicates:
-        raise ValueError(f"duplicate watch keys: {duplicates}")
-    return list(specs)
+def _new_observer(polling: bool, interval: float) -> BaseObserver:
+    if polling:
+        from watchdog.observers.polling import PollingObserverVFS
+
+        # lstat: the polling snapshot must not follow links (loops, escapes) either.
+        observer: BaseObserver = PollingObserverVFS(os.lstat, os.scandir, polling_interval=interval)
+        observer.name = "floradrop-poll"
+        return observer
+    from watchdog.observers import Observer
+
+    observer = Observer()
+    observer.name = "floradrop-watch"
+    return observer

@@ -383,7 +383,7 @@ class TrayApp:
 
         pystray 0.19.5 starts a non-daemon thread that waits for the backend to be ready; if
         ``run()`` fails first, that thread waits forever and the process never exits
-        (PLATFORM.md). Its queue is private, hence the name mangling.
+        (../shared/design/PLATFORM.md). Its queue is private, hence the name mangling.
         """
         icon = self._icon
         thread = getattr(icon, "_setup_thread", None)

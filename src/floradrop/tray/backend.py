@@ -1,10 +1,10 @@
 """Choosing the tray backend, and what it can do.
 
 pystray picks its backend when it is imported, and importing it without a display raises an
-Xlib error rather than ImportError (PLATFORM.md). So the decision is made here, once, before
-anything else touches pystray: ``--headless`` wins; on Linux a tray is tried only with a display
-and a D-Bus session; the import happens inside ``except Exception``; any failure means no tray,
-with one reason for the log.
+Xlib error rather than ImportError (../shared/design/PLATFORM.md). So the decision is made
+here, once, before anything else touches pystray: ``--headless`` wins; on Linux a tray is
+tried only with a display and a D-Bus session; the import happens inside ``except Exception``;
+any failure means no tray, with one reason for the log.
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ import enum
 from dataclasses import dataclass
 from pathlib import Path
 
-from floradrop.status import Attention, AttentionKind, FolderStatus, JobState, RecentItem, Snapshot
+from floradrop.jobs import JobState
+from floradrop.status import Attention, AttentionKind, FolderStatus, RecentItem, Snapshot
 
 MAX_RECENT = 10
 MAX_LABEL = 60

@@ -20,7 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from floradrop.status import AttentionKind, JobState, RecentItem, Snapshot
+from floradrop.jobs import JobState
+from floradrop.status import AttentionKind, RecentItem, Snapshot
 from floradrop.tray.menu import Action, MenuEntry
 
 IMAGE_SUFFIXES = frozenset(

@@ -13,9 +13,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from floradrop.jobs import ACTIVE_STATES, TERMINAL_STATES, JobState
 from floradrop.journal import Journal
 from floradrop.money import ASKED, CANCELLABLE
-from floradrop.status import ACTIVE_STATES, TERMINAL_STATES, JobState, Snapshot
+from floradrop.status import Snapshot
 
 MAX_JOBS_PER_FOLDER = 200
 _UNFINISHED = [s.value for s in JobState if not s.terminal]

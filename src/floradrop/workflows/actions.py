@@ -43,8 +43,9 @@ from loguru import logger
 from floradrop import __version__, failpoints
 from floradrop.config import FolderConfig
 from floradrop.config.actions import KEYRING_SERVICE, Action
+from floradrop.jobs import JobState
 from floradrop.journal import Job
-from floradrop.status import JobState, Notice
+from floradrop.status import Notice
 from floradrop.workflows.outbox import DONE, FAILED, GAVE_UP, GIVE_UP_SECONDS, Item, Outbox
 
 SIGNATURE_HEADER: Final = "X-Floradrop-Signature"

@@ -21,8 +21,9 @@ from typing import Final
 from loguru import logger
 
 from floradrop.config import Config, FolderConfig
+from floradrop.jobs import JobState
 from floradrop.journal import Job, Journal, StaleTransition
-from floradrop.status import JobState, ScheduleStatus
+from floradrop.status import ScheduleStatus
 from floradrop.workflows.schedule_window import Window, parse
 
 NOTE: Final = "held by schedule"
