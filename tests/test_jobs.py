@@ -3,6 +3,7 @@ is the table's."""
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -81,3 +82,56 @@ def test_the_diagram_in_architecture_md_is_the_table() -> None:
         "the diagram in ARCHITECTURE.md is not the table in floradrop/jobs.py; "
         "regenerate it with: python3 scripts/state_diagram.py --write"
     )
+
+
+def _states(node: ast.expr, constants: dict[str, list[JobState]]) -> list[JobState] | None:
+    """The states a ``transition`` argument names, when it names them literally."""
+    if (
+        isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "JobState"
+    ):
+        return [JobState[node.attr]]
+    if isinstance(node, ast.Name) and node.id in constants:
+        return constants[node.id]
+    if isinstance(node, (ast.List, ast.Tuple)):
+        found = [_states(item, constants) for item in node.elts]
+        if all(f is not None for f in found):
+            return [s for f in found if f for s in f]
+    return None
+
+
+def test_each_transition_in_the_code_is_taken_by_a_room_the_table_names() -> None:
+    """Every ``journal.transition(job, FROM, TO)`` whose states are written out is an edge of
+    the table, and its module is one of that edge's owners (so the table says who moves jobs)."""
+    package = ROOT / "src" / "floradrop"
+    checked, wrong = 0, []
+    for path in sorted(package.rglob("*.py")):
+        module = ".".join(path.relative_to(package).with_suffix("").parts)
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        constants: dict[str, list[JobState]] = {}
+        for node in tree.body:  # module constants such as money.CANCELLABLE
+            if isinstance(node, ast.Assign) and len(node.targets) == 1:
+                target = node.targets[0]
+                if isinstance(target, ast.Name):
+                    found = _states(node.value, {})
+                    if found:
+                        constants[target.id] = found
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            if node.func.attr != "transition" or len(node.args) < 3:
+                continue
+            sources = _states(node.args[1], constants)
+            targets = _states(node.args[2], constants)
+            if sources is None or targets is None:
+                continue
+            for source in sources:
+                if source is targets[0]:
+                    continue  # fields only
+                checked += 1
+                owners = EDGES.get((source, targets[0]), ())
+                if module not in owners:
+                    wrong.append(f"{module}:{node.lineno} {source} -> {targets[0]} {owners}")
+    assert checked >= 15, f"only {checked} transitions found: the scan is broken"
+    assert not wrong, f"transitions not owned by their module in floradrop.jobs.EDGES: {wrong}"

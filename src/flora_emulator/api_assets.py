@@ -1,6 +1,7 @@
 """Assets: create (direct multipart or signed-upload reservation), complete, retry, get, list.
 
-Choices where FLORA's documents are silent or disagree (see REFERENCE.md §8):
+Choices where FLORA's documents are silent or disagree (``../shared/flora-api/REFERENCE.md``
+§8 and §14):
 
 * ``POST /assets`` JSON with an ``https://`` ``source`` (server-side fetch) creates the asset
   ``pending_upload`` with ``uploaded_via: "url"`` and fetches the file on the worker pool
@@ -43,7 +44,7 @@ from flora_emulator.validation import check_asset_form, check_asset_json, is_htt
 from flora_emulator.wire import ApiError, Request, Response, not_found, validation_error
 
 DIRECT_MAX_BYTES = 4 * 1024 * 1024
-MAX_IMAGE_PIXELS = 150_000_000  # "max 150 megapixels" (SDK docs, REFERENCE.md §8.1)
+MAX_IMAGE_PIXELS = 150_000_000  # "max 150 megapixels" (SDK docs; digest §8.1)
 UPLOAD_FOLDER = "api-uploads"
 PUBLIC_KEY = "public_floradrop_emulator"
 _NOT_DECODED = ("image/heic", "image/heif", "image/avif")  # accepted without a pixel check

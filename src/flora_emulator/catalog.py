@@ -1,9 +1,9 @@
 """The emulator's technique catalog: schemas served exactly as FLORA serves its own.
 
-Slugs and display names come from the spec's list of techniques (REFERENCE.md §13). The
-``technique_id`` is an opaque ``tech_`` id derived from the slug with a hash, so it is stable
-across restarts yet cannot be derived from the slug by string tricks (as on FLORA).
-What each technique computes lives in :mod:`flora_emulator.techniques`.
+Slugs and display names come from the spec's list of techniques (the API digest,
+``../shared/flora-api/REFERENCE.md`` §13). The ``technique_id`` is an opaque ``tech_`` id derived
+from the slug with a hash, so it is stable across restarts yet cannot be derived from the slug by
+string tricks (as on FLORA). What each technique computes lives in :mod:`flora_emulator.techniques`.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Fetching media from URLs that are not the emulator's own, as FLORA does.
 
 FLORA fetches a run's media inputs from whatever URL they name, and a ``POST /assets`` with
-``source = "<https URL>"`` makes it fetch the file itself. REFERENCE.md §8.1 states the limits
-for the asset fetch: at most 50 MB, SSRF-protected (private, loopback and metadata targets
-are refused, and so are redirects to them). The documents give no size limit for run inputs;
+``source = "<https URL>"`` makes it fetch the file itself. The API digest
+(``../shared/flora-api/REFERENCE.md`` §8.1) states the limits for the asset fetch: at most 50 MB,
+SSRF-protected (private, loopback and metadata targets are refused, and so are redirects to
+them). The documents give no size limit for run inputs;
 the emulator caps them at :data:`RUN_INPUT_LIMIT` (floradrop's own upload limit).
 
 Each hop is checked before it is requested: ``https`` only, a host that resolves to global
@@ -28,7 +29,7 @@ import httpx
 
 from flora_emulator.media import guess_type
 
-ASSET_SOURCE_LIMIT: Final = 50 * 1024 * 1024  # "≤ 50 MB" (REFERENCE.md §8.1)
+ASSET_SOURCE_LIMIT: Final = 50 * 1024 * 1024  # "≤ 50 MB" (the API digest, §8.1)
 RUN_INPUT_LIMIT: Final = 2 * 1024**3
 MAX_REDIRECTS: Final = 5
 TIMEOUT: Final = httpx.Timeout(30.0, connect=5.0)

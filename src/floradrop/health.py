@@ -130,7 +130,8 @@ class Health:
 
     def run_created(self) -> None:
         """A run was created: credits are there (the trial, if any, is over)."""
-        self.trial = False
+        with self._lock:
+            self.trial = False
 
     def recheck_now(self) -> None:
         """``resume``: the next scheduler round re-reads the key and probes at once."""

@@ -103,6 +103,7 @@ def build_snapshot(
             flow=flows.get(f.path, ()),
             schedule=windows.get(str(f.path)),
             review=in_review.get(f.path),
+            review_folder=f.review_folder if f.review else None,
         )
         for f in config.folders
     )

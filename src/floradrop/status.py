@@ -116,6 +116,7 @@ class FolderStatus:
     flow: tuple[str, ...] = ()  # a chain of folders: every step's name, first to last
     schedule: ScheduleStatus | None = None  # None: runs may start at any time
     review: int | None = None  # outputs waiting for review (None: no hold point)
+    review_folder: Path | None = None  # where they wait (with a hold point)
 
     def count(self, state: JobState) -> int:
         return self.counts.get(state.value, 0)
@@ -165,6 +166,11 @@ class Snapshot:
     def in_flight(self) -> int:
         return self.running + self.queued
 
+    @property
+    def to_review(self) -> int:
+        """Outputs waiting in review folders for a person to approve or reject."""
+        return sum(f.review or 0 for f in self.folders)
+
     def summary(self) -> str:
         """One line for a tooltip: "3 running, 12 done today, $0.48 spent"."""
         parts: list[str] = []
@@ -181,6 +187,8 @@ class Snapshot:
             parts.append(f"{budget_held} waiting for budget")
         if self.scheduled:
             parts.append(f"{self.scheduled} held by schedule")
+        if self.to_review:
+            parts.append(f"{self.to_review} to review")
         parts.append(f"{self.done_today} done today")
         if self.failed_today:
             parts.append(f"{self.failed_today} failed")
@@ -202,6 +210,7 @@ class Snapshot:
             "queued": self.queued,
             "held": self.held,
             "scheduled": self.scheduled,
+            "to_review": self.to_review,
             "done_today": self.done_today,
             "failed_today": self.failed_today,
             "spend_today_usd": round(self.spend_today_usd, 6),
@@ -236,6 +245,7 @@ class Snapshot:
                     "flow": list(f.flow),
                     "schedule": f.schedule.to_json() if f.schedule else None,
                     "review": f.review,
+                    "review_folder": str(f.review_folder) if f.review_folder else None,
                 }
                 for f in self.folders
             ],

@@ -1,6 +1,7 @@
 """The emulator fetches run inputs and asset sources from other hosts, within FLORA's limits
-(REFERENCE.md §8.1): at most 50 MB for an asset, no private, loopback or metadata targets,
-and no redirects to them. ``allow_private_fetch`` lets loopback through for tests."""
+(../shared/flora-api/REFERENCE.md §8.1): at most 50 MB for an asset, no private, loopback or
+metadata targets, and no redirects to them. ``allow_private_fetch`` lets loopback through for
+tests."""
 
 from __future__ import annotations
 

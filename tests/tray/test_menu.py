@@ -241,3 +241,31 @@ def test_open_dashboard_is_offered_only_with_the_dashboard(busy: Snapshot) -> No
     entries = menu_model(busy, dashboard=True)
     actions = [e.action for e in entries]
     assert actions.index(Action.OPEN_DASHBOARD) == actions.index(Action.PAUSE) + 1
+
+
+def test_outputs_waiting_for_review_show_in_the_menu_and_the_tooltip(busy: Snapshot) -> None:
+    cam, scans = busy.folders
+    review_folder = cam.path.parent / "inbox-review"
+    chain = ("Cam", "Grade")
+    held = dataclasses.replace(cam, name="Cam", review=3, review_folder=review_folder, flow=chain)
+    grade = dataclasses.replace(scans, name="Grade", flow=chain)
+    snapshot = dataclasses.replace(busy, folders=(held, grade))
+    entries = menu_model(snapshot)
+    assert info_lines(entries)[0] == "2 running, 1 queued, 3 to review"
+    flow = by_label(entries, "Cam → Grade (2 running, 1 queued, 3 to review, 1 failed)")
+    step = by_label(flow.submenu, "Cam (2 running, 1 queued, 3 to review, 1 failed)")
+    opener = by_label(step.submenu, "Open review folder (3)")
+    assert opener.action is Action.OPEN and opener.path == review_folder
+    labels = [e.label for e in by_label(flow.submenu, "Grade").submenu]
+    assert not any("review" in label for label in labels)  # no hold point there
+    assert "3 to review" in tooltip_text(snapshot)
+    assert snapshot.to_json()["to_review"] == 3
+    assert snapshot.to_json()["folders"][0]["review_folder"] == str(review_folder)
+    # a hold point with nothing waiting: no count anywhere, its folder still opens
+    quiet = dataclasses.replace(busy, folders=(dataclasses.replace(held, review=0), grade))
+    entries = menu_model(quiet)
+    assert "to review" not in tooltip_text(quiet)
+    assert not any("to review" in line for line in info_lines(entries))
+    flow = by_label(entries, "Cam → Grade (2 running, 1 queued, 1 failed)")
+    step = by_label(flow.submenu, "Cam (2 running, 1 queued, 1 failed)")
+    assert by_label(step.submenu, "Open review folder").path == review_folder

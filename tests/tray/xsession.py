@@ -1,10 +1,11 @@
 """A real X session for tray tests: Xvfb, a tray host (trayer), xdotool, screenshots.
 
-The recipe measured in PLATFORM.md: ``Xvfb -displayfd`` with that pipe kept open until Xvfb is
-stopped; ``trayer`` docked at the top right; the app under ``dbus-run-session`` with
-``NO_AT_BRIDGE=1`` and ``PYSTRAY_BACKEND=gtk`` (a right click opens the menu); the icon found
-with ``xwininfo -root -tree``; clicks and keys with xdotool; screenshots with ImageMagick's
-``import -window root``. Every process runs in its own session and is stopped by process group.
+The recipe measured in ../shared/design/PLATFORM.md (pystray on Linux): ``Xvfb -displayfd`` with
+that pipe kept open until Xvfb is stopped; ``trayer`` docked at the top right; the app under
+``dbus-run-session`` with ``NO_AT_BRIDGE=1`` and ``PYSTRAY_BACKEND=gtk`` (a right click opens the
+menu); the icon found with ``xwininfo -root -tree``; clicks and keys with xdotool; screenshots with
+ImageMagick's ``import -window root``. Every process runs in its own session and is stopped by
+process group.
 """
 
 from __future__ import annotations
@@ -253,7 +254,8 @@ class XSession:
                 start_new_session=True,
             )
         os.close(write_end)
-        # Keep the read end open until Xvfb is stopped: closing it kills Xvfb (PLATFORM.md).
+        # Keep the read end open until Xvfb is stopped: closing it kills Xvfb (as measured in
+        # ../shared/design/PLATFORM.md).
         self._displayfd = read_end
         announced = b""
         while not announced.endswith(b"\n"):

@@ -255,3 +255,39 @@ def test_a_crash_between_finishing_and_queueing_loses_no_action(
     else:
         assert calls[0]["files"] == [str(filed), f"{filed}.error.txt"]
         assert first["body"]["error"]["report"] == f"{filed}.error.txt"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc to see the hung processes")
+@pytest.mark.timeout(240)
+def test_a_command_a_crash_left_running_is_stopped_before_it_runs_again(
+    tmp_path: Path, daemons: list[DaemonProcess]
+) -> None:
+    hanger = tmp_path / "hang.py"
+    hanger.write_text(HANGER, encoding="utf-8")
+    pids = tmp_path / "hung"
+    pids.mkdir()
+    hang = _toml_list([sys.executable, str(hanger), str(pids)])
+    actions = f"[[folders.on_done]]\ncommand = {hang}\ntimeout_seconds = 600\n"
+    emu = Emulator(seed=9, run_seconds=0.2, data_dir=tmp_path / "emu")
+    config = _setup(tmp_path, emu, folder_toml(tmp_path, "cam", "cctv-cam", actions))
+    (tmp_path / "cam").mkdir()
+
+    def started() -> list[list[int]]:
+        return [[int(p) for p in f.read_text().split()] for f in sorted(pids.iterdir())]
+
+    with emu:
+        d = _daemon(tmp_path, config, emu)
+        daemons.append(d.start())
+        drop(tmp_path / "cam", "a.png", png_bytes(90))
+        [first] = wait_for(lambda: [s for s in started() if len(s) == 2], 120, "the command")
+        d.kill()  # the daemon dies; the command, in a session of its own, lives on
+        assert not any(_gone(p) for p in first)
+
+        d = _daemon(tmp_path, config, emu)
+        daemons.append(d.start())
+        wait_for(lambda: all(_gone(p) for p in first), 60, "the left-over command stopped")
+        wait_for(lambda: len([s for s in started() if len(s) == 2]) == 2, 60, "it to run again")
+        [again] = [s for s in started() if s != first]
+        assert d.stop() == 0  # a stop stops it too (and it runs again at the next start)
+        wait_for(lambda: all(_gone(p) for p in again), 30, "the second run stopped")
+    assert "left running by a crash" in d.output.read_text("utf-8", errors="replace")

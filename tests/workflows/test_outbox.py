@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 from floradrop.config import FolderConfig, parse_config
+from floradrop.jobs import JobState
 from floradrop.journal import Journal, SqliteJournal
-from floradrop.status import JobState
 from floradrop.workflows.actions import Actions
 from floradrop.workflows.outbox import ARMED, DONE, PENDING, VOID
 

@@ -57,3 +57,23 @@ def test_the_hold_point_example(isolated_home: Path) -> None:
     assert cam.review_folder == cam.path.parent / "inbox-review"
     assert cam.approved == cam.path.parent / "inbox-approved"
     assert cam.rejected == cam.path.parent / "inbox-rejected"
+
+
+def test_the_numbers_the_readme_gives_are_the_codes(tmp_path: Path) -> None:
+    """Back-off, give-up time, command time limit, review rescan: as the README says."""
+    from floradrop.config.actions import Action
+    from floradrop.workflows.actions import Actions
+    from floradrop.workflows.outbox import GIVE_UP_SECONDS
+    from floradrop.workflows.review import RESCAN_SECONDS
+
+    text = " ".join(README.read_text("utf-8").split())
+    assert "back-off (from 5 s up to 10 minutes between tries) for up to 3 days" in text
+    actions = Actions(tmp_path / "journal.sqlite3")
+    try:
+        assert (actions.retry_base_seconds, actions.retry_max_seconds) == (5.0, 600.0)
+    finally:
+        actions.outbox.close()
+    assert GIVE_UP_SECONDS == 3 * 24 * 3600
+    assert "`timeout_seconds` (default 60)" in text
+    assert Action(command=("x",)).timeout_seconds == 60
+    assert "(checking every second)" in text and RESCAN_SECONDS == 1.0

@@ -243,8 +243,12 @@ class FloraClient:
         file_name: str | None = None,
         ready_timeout: float = 120.0,
         on_progress: Callable[[int, int], None] | None = None,
+        fd: int | None = None,
     ) -> Asset:
         """Upload a local file as an asset and return it once it is ``ready``.
+
+        With ``fd`` (a descriptor open on ``path``'s file, which the caller checked) the bytes
+        are read from it, never from ``path`` again; ``path`` only names the file.
 
         Up to 4 MiB the bytes go directly in a multipart ``POST /assets``; above that a
         signed upload is reserved, the bytes are streamed to the upload target (without the
@@ -261,6 +265,7 @@ class FloraClient:
             idempotency_key=idempotency_key,
             content_type=content_type,
             file_name=file_name,
+            fd=fd,
         )
 
     def download(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import mimetypes
+import os
 import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -71,13 +72,19 @@ ProgressCallback = Callable[[int, int], None]
 
 
 class _ProgressReader(io.BufferedReader):
-    """A binary file that reports how many bytes have been read since the last rewind."""
+    """A binary file that reports how many bytes have been read since the last rewind; over
+    ``path``, or over a copy of the descriptor ``fd`` (read from its first byte)."""
 
-    def __init__(self, path: Path, total: int, on_progress: ProgressCallback | None) -> None:
-        super().__init__(io.FileIO(path, "rb"), buffer_size=CHUNK_SIZE)
+    def __init__(
+        self, path: Path, total: int, on_progress: ProgressCallback | None, fd: int | None = None
+    ) -> None:
+        raw = io.FileIO(path, "rb") if fd is None else io.FileIO(os.dup(fd), "rb")
+        super().__init__(raw, buffer_size=CHUNK_SIZE)
         self.total = total
         self._sent = 0
         self._on_progress = on_progress
+        if fd is not None:
+            self.seek(0)  # copies of a descriptor share its offset
 
     def read(self, size: int | None = -1) -> bytes:
         data = super().read(size)
@@ -123,12 +130,13 @@ class Uploader:
         idempotency_key: str,
         content_type: str | None,
         file_name: str | None,
+        fd: int | None = None,
     ) -> Asset:
         name = file_name or path.name
         mime = content_type or mimetypes.guess_type(name)[0] or DEFAULT_CONTENT_TYPE
         try:
-            size = path.stat().st_size
-            reader = _ProgressReader(path, size, self._on_progress)
+            size = path.stat().st_size if fd is None else os.fstat(fd).st_size
+            reader = _ProgressReader(path, size, self._on_progress, fd)
         except OSError as exc:
             raise JobError(
                 f"Cannot read {path} to upload it: {exc.strerror or exc}.",

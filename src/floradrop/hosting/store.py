@@ -23,13 +23,14 @@ client's own low-level methods (``_create_multipart_upload`` and friends), pinne
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, BinaryIO, Final
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from loguru import logger
@@ -210,13 +211,15 @@ class Store:
         content_type: str,
         on_progress: Progress | None = None,
         should_stop: Callable[[], bool] = lambda: False,
+        fd: int | None = None,
     ) -> str:
         """Put ``path`` (whose SHA-256 is ``digest``) in the bucket unless it is there; its
         key. Raises StorageError (try later), JobError (the file cannot be read), or whatever
-        ``on_progress`` raises (e.g. a stop)."""
+        ``on_progress`` raises (e.g. a stop). With ``fd`` (a descriptor open on ``path``'s
+        file, which the caller checked) the bytes are read from it, never from ``path``."""
         key = self.key_for(digest, path.name)
         try:
-            size = path.stat().st_size
+            size = path.stat().st_size if fd is None else os.fstat(fd).st_size
         except OSError as exc:
             raise JobError(
                 f"cannot read {path} to host it: {exc.strerror or exc}",
@@ -235,9 +238,10 @@ class Store:
                         content_type=content_type,
                         on_progress=on_progress,
                         should_stop=should_stop,
+                        fd=fd,
                     )
                 else:
-                    self._single(path, key, size, digest, content_type)
+                    self._single(path, key, size, digest, content_type, fd=fd)
             except (JobError, TransientError):
                 raise
             except OSError as exc:
@@ -273,8 +277,10 @@ class Store:
         metadata = {str(k).lower(): str(v) for k, v in (stat.metadata or {}).items()}
         return stat.size == size and metadata.get("x-amz-meta-sha256") == digest
 
-    def _single(self, path: Path, key: str, size: int, digest: str, content_type: str) -> None:
-        with path.open("rb") as handle:
+    def _single(
+        self, path: Path, key: str, size: int, digest: str, content_type: str, *, fd: int | None
+    ) -> None:
+        with _open(path, fd) as handle:
             self._client.put_object(
                 self.settings.bucket,
                 key,
@@ -296,6 +302,7 @@ class Store:
         content_type: str,
         on_progress: Progress | None,
         should_stop: Callable[[], bool],
+        fd: int | None,
     ) -> None:
         minio = _minio_module()
         bucket = self.settings.bucket
@@ -322,7 +329,7 @@ class Store:
             logger.info("hosting {} ({:,} bytes) as {} in parts", path.name, size, key)
         count = (size + PART_SIZE - 1) // PART_SIZE
         parts = []
-        with path.open("rb") as handle:
+        with _open(path, fd) as handle:
             for number in range(1, count + 1):
                 length = min(PART_SIZE, size - (number - 1) * PART_SIZE)
                 known = done.get(number)
@@ -443,3 +450,12 @@ def _strip(url: str) -> str:
 
 def _stopped(path: Path) -> Exception:
     return Interrupted(f"stopping: the hosting of {path.name} resumes at the next start")
+
+
+def _open(path: Path, fd: int | None) -> BinaryIO:
+    """``path`` for reading, or (with ``fd``) a copy of that descriptor from its first byte."""
+    if fd is None:
+        return path.open("rb")
+    handle = open(os.dup(fd), "rb")  # noqa: PTH123, SIM115 - the caller closes it
+    handle.seek(0)
+    return handle

@@ -16,10 +16,9 @@ from pathlib import Path, PurePath
 from loguru import logger
 
 from floradrop.config import FolderConfig, Rule
-from floradrop.files import sha256_file
 from floradrop.jobs import JobState
 from floradrop.journal import AlreadyAdmitted, Job, Journal, StaleTransition
-from floradrop.pipeline import decide
+from floradrop.pipeline import decide, source
 
 
 class Outcome(StrEnum):
@@ -60,14 +59,6 @@ def job_key(content_hash: str, fingerprint: str) -> str:
 
 
 _NOT_STARTED = frozenset({JobState.WAITING, JobState.HELD, JobState.UPLOADING})
-
-
-def _file_still_there(job: Job) -> bool:
-    try:
-        stat = Path(job.source_path).lstat()
-    except OSError:
-        return False
-    return stat.st_size == job.size and stat.st_mtime_ns == job.mtime_ns
 
 
 def siblings_of(path: Path, rel: PurePath) -> list[str]:
@@ -158,14 +149,14 @@ def _admit(
     rule, rule_index = decision.rule, decision.rule_index
     assert rule is not None
 
-    content_hash = sha256_file(path)
+    content_hash = source.settled_hash(path, size, mtime_ns)  # never through a link
     fingerprint = rule_fingerprint(folder, rule_index, rule, shared=journal.shared)
     key = job_key(content_hash, fingerprint)
     earlier = []
     for j in journal.find_by_key(key):
         if j.state in {JobState.FAILED, JobState.CANCELLED}:
             continue
-        if j.state in _NOT_STARTED and not _file_still_there(j):
+        if j.state in _NOT_STARTED and not source.still_ours(j):
             # Renamed or moved away before its upload (this may be that very file, under a
             # new name): that job can only be cancelled, so it is not the drop's first.
             try:

@@ -54,14 +54,17 @@ def has_end_marker(rel: PurePath | str) -> bool:
     return suffix in _JPEG | _PNG | _GIF | _WEBP | _MP4
 
 
-def check(path: str, size: int | None = None) -> Completeness:
-    """Whether the file at ``path`` looks completely written for its declared type."""
+def check(path: str, size: int | None = None, *, fd: int | None = None) -> Completeness:
+    """Whether the file at ``path`` looks completely written for its declared type (its
+    bytes read from ``fd`` when given: a descriptor open on that file)."""
     suffix = PurePath(path).suffix.lower().lstrip(".")
     kind = _kind(suffix)
     if kind is None:
         return UNKNOWN
     try:
-        with open(path, "rb") as handle:  # noqa: PTH123 - str paths on the settle thread
+        # str paths on the settle thread
+        with open(path if fd is None else os.dup(fd), "rb") as handle:  # noqa: PTH123
+            handle.seek(0)
             if size is None:
                 size = os.fstat(handle.fileno()).st_size
             if size == 0:

@@ -37,6 +37,7 @@ from floradrop.flora.models import Run, RunOutput
 from floradrop.jobs import JobState
 from floradrop.journal import Job, Journal
 from floradrop.pipeline.decide import media_type
+from floradrop.pipeline.source import superseded
 from floradrop.pipeline.upload import ProgressLog
 from floradrop.workflows import chains
 
@@ -175,16 +176,6 @@ def _media_input(job: Job, item: dict[str, str]) -> dict[str, str | None]:
     return {"asset_id": None, "url": item["value"]}
 
 
-def source_changed(job: Job) -> bool:
-    """The dropped file is still where it was, but with other bytes than the run's (it was
-    saved again after the run was created: the new version is a job of its own)."""
-    try:
-        stat = Path(job.source_path).lstat()
-    except OSError:
-        return False
-    return (stat.st_size, stat.st_mtime_ns) != (job.size, job.mtime_ns)
-
-
 def provenance(
     job: Job,
     run: Run,
@@ -216,7 +207,7 @@ def provenance(
                 "note": "made from an earlier version of this file: it was saved again after "
                 "its run started, and the new version is processed as a job of its own",
             }
-            if source_changed(job)
+            if superseded(job)
             else {}
         ),
         "technique": job.technique,

@@ -9,6 +9,7 @@ its new content is a new job.
 from __future__ import annotations
 
 import contextlib
+import os
 import shlex
 import time
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from floradrop.pipeline.reports import (
     point_sidecars_at,
     write_report,
 )
+from floradrop.pipeline.source import still_ours
 
 REPORT_SUFFIX = ".error.txt"
 
@@ -49,19 +51,10 @@ class Failure:
             object.__setattr__(self, "flora_message", redact(self.flora_message))
 
 
-def _still_ours(job: Job) -> bool:
-    """The original is still the file that was dropped (not rewritten since)."""
-    try:
-        stat = Path(job.source_path).stat()
-    except OSError:
-        return False
-    return stat.st_size == job.size and stat.st_mtime_ns == job.mtime_ns
-
-
 def _move_original(job: Job, directory: Path, journal: Journal, state: JobState) -> Job:
     source = Path(job.source_path)
-    if not _still_ours(job):
-        if source.exists():
+    if not still_ours(job):  # never through a link
+        if os.path.lexists(source):
             note = f"{source.name} changed after it was dropped, so it was left in place"
             logger.bind(job=job.id).warning(note)
             return journal.transition(job.id, state, note=note)

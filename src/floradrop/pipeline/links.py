@@ -27,7 +27,7 @@ from urllib.parse import unquote, urlsplit
 from floradrop.config import FolderConfig
 from floradrop.errors import JobError, TransientError
 from floradrop.flora.models import IMAGE, VIDEO, Technique
-from floradrop.pipeline import bind, decide
+from floradrop.pipeline import bind, decide, source
 
 LINK_SUFFIXES: Final = tuple(s for s in decide.LINK_EXTENSIONS if s != ".txt")
 TEXT_LINK_SUFFIX: Final = ".txt"
@@ -67,23 +67,24 @@ def may_be_link(path: Path, folder: FolderConfig) -> bool:
     return folder.links and (suffix in LINK_SUFFIXES or suffix == TEXT_LINK_SUFFIX)
 
 
-def dropped_link(path: Path, folder: FolderConfig) -> Link | None:
+def dropped_link(path: Path, folder: FolderConfig, *, fd: int | None = None) -> Link | None:
     """The checked link that ``path`` holds, None when it is not a link file, or JobError
-    (the link is refused or the shortcut unreadable) / TransientError (DNS did not answer)."""
+    (the link is refused or the shortcut unreadable) / TransientError (DNS did not answer).
+    With ``fd`` (open on ``path``'s file) the file is read from it, not from ``path``."""
     if not may_be_link(path, folder):
         return None
-    url = read_link(path)
+    url = read_link(path, fd=fd)
     if url is None:
         return None
     check_url(url, allow_private=folder.allow_private_links, what=path.name)
     return Link(url, path)
 
 
-def read_link(path: Path) -> str | None:
+def read_link(path: Path, *, fd: int | None = None) -> str | None:
     """The URL in a ``.url``, ``.webloc`` or ``.txt`` file (None: a ``.txt`` that is not
     one URL); JobError for a shortcut without a URL."""
     try:
-        with path.open("rb") as handle:
+        with path.open("rb") if fd is None else source.reader(fd) as handle:
             data = handle.read(MAX_LINK_FILE_BYTES + 1)
     except OSError as exc:
         raise JobError(

@@ -31,6 +31,7 @@ from typing import Final
 from floradrop.errors import JobError
 from floradrop.flora.models import IMAGE
 from floradrop.pipeline import complete
+from floradrop.pipeline.source import reader
 
 MAX_UPLOAD_BYTES: Final = 2 * 1024**3
 """The largest file floradrop uploads (2 GiB)."""
@@ -58,9 +59,12 @@ _IMAGE_HINT: Final = (
 _pillow_lock = threading.Lock()
 
 
-def check_upload(path: Path, media_type: str | None, size: int) -> str | None:
+def check_upload(
+    path: Path, media_type: str | None, size: int, *, fd: int | None = None
+) -> str | None:
     """Raise :class:`JobError` if ``path`` (``size`` bytes) cannot be a FLORA input of
-    ``media_type``; return the content type of its bytes when the check learned it."""
+    ``media_type``; return the content type of its bytes when the check learned it. With
+    ``fd`` (open on ``path``'s file) the bytes are read from it, not from ``path``."""
     if size > MAX_UPLOAD_BYTES:
         raise JobError(
             f"{path.name} is {_size(size)}; floradrop uploads files of up to "
@@ -69,14 +73,14 @@ def check_upload(path: Path, media_type: str | None, size: int) -> str | None:
         )
     if media_type != IMAGE or path.suffix.lower() in _UNCHECKED_SUFFIXES:
         return None
-    return _check_image(path)
+    return _check_image(path, fd)
 
 
-def _check_image(path: Path) -> str:
+def _check_image(path: Path, fd: int | None) -> str:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        handle = path.open("rb")
+        handle = path.open("rb") if fd is None else reader(fd)
     except FileNotFoundError:
         raise  # gone since it was dropped: the caller cancels the job
     except OSError as exc:
@@ -111,7 +115,7 @@ def _check_image(path: Path) -> str:
                 f"{path.name} is a damaged or incomplete image ({exc}).", hint=_IMAGE_HINT
             ) from None
     # JPEG and PNG say exactly where the image ends (data after it is fine)
-    if kind in ("JPEG", "PNG") and complete.check(str(path)) is complete.INCOMPLETE:
+    if kind in ("JPEG", "PNG") and complete.check(str(path), fd=fd) is complete.INCOMPLETE:
         raise JobError(
             f"{path.name} is an incomplete image: its bytes stop before the end the format "
             "marks (cut short while it was written or copied).",

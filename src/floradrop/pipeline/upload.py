@@ -7,14 +7,15 @@ asset is recorded in the journal as soon as it is ready, so a restart never uplo
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from stat import S_ISREG
 from typing import TYPE_CHECKING
 
 from loguru import logger
@@ -26,8 +27,9 @@ from floradrop.flora.client import FloraClient
 from floradrop.flora.models import TEXT, Asset, IOSpec, RunInput, Technique
 from floradrop.jobs import JobState
 from floradrop.journal import Job, Journal
-from floradrop.pipeline import bind, decide, links
+from floradrop.pipeline import bind, decide, links, source
 from floradrop.pipeline.precheck import check_upload
+from floradrop.pipeline.source import check, opened, reader
 
 if TYPE_CHECKING:
     from floradrop.hosting import Hosting
@@ -46,8 +48,7 @@ def _fixed_lock(digest: str) -> threading.Lock:
         return _fixed_locks.setdefault(digest, threading.Lock())
 
 
-class SourceGone(Exception):  # noqa: N818 - a signal for the engine, not shown as an error
-    """The dropped file was deleted, moved or rewritten before its run was started."""
+SourceGone = source.SourceGone  # the upload stage's signal: the dropped file went or changed
 
 
 class NotSettled(Exception):  # noqa: N818 - a signal for the engine
@@ -113,9 +114,14 @@ def sidecar_path(source: Path, binding: Binding) -> Path:
     return source.with_name(source.stem + suffix)
 
 
-def read_text_input(path: Path, what: str) -> str:
+def read_text_input(path: Path, what: str, fd: int | None = None) -> str:
+    """The text in ``path`` (read from ``fd`` when given: the file checked at ``path``)."""
     try:
-        data = path.read_bytes()
+        if fd is None:
+            data = path.read_bytes()
+        else:
+            with reader(fd) as handle:
+                data = handle.read()
     except FileNotFoundError:
         raise
     except OSError as exc:
@@ -141,19 +147,6 @@ def read_text_input(path: Path, what: str) -> str:
     return text
 
 
-def _check_unchanged(job: Job) -> None:
-    source = Path(job.source_path)
-    try:
-        stat = source.lstat()  # a link put in its place is not the dropped file
-    except FileNotFoundError:
-        raise SourceGone(f"{source.name} was removed before it was uploaded") from None
-    if not S_ISREG(stat.st_mode) or stat.st_size != job.size or stat.st_mtime_ns != job.mtime_ns:
-        raise SourceGone(
-            f"{source.name} changed before its run was started (superseded: nothing is run "
-            "for the earlier version; the new version is a new job)"
-        )
-
-
 def build_inputs(
     job: Job,
     folder: FolderConfig,
@@ -165,9 +158,10 @@ def build_inputs(
 ) -> tuple[list[RunInput], Job]:
     """The run inputs for ``job`` (uploading what needs uploading); returns the updated job."""
     source = Path(job.source_path)
+    link = None  # unless a link in a `links = true` folder
     if links.may_be_link(source, folder):
-        _check_unchanged(job)
-    link = links.dropped_link(source, folder)  # None unless a link in a `links = true` folder
+        with opened(job) as fd:
+            link = links.dropped_link(source, folder, fd=fd)
     dropped = link.media_type(technique) if link else decide.media_type(source)
     written = any(rule is r for r in folder.rules)  # else the folder's own technique
     where = None if written else f"folder {folder.name!r}"
@@ -194,7 +188,7 @@ def build_inputs(
             continue
         if recorded:
             if binding.kind not in ("path", "sidecar"):
-                _check_unchanged(job)  # uploaded ahead: still the file that was uploaded?
+                check(job)  # uploaded ahead: still the file that was uploaded?
             inputs.append(RunInput(spec.id, spec.type, recorded["url"]))
             continue
         if binding.kind == "path" and store is not None:
@@ -209,8 +203,7 @@ def build_inputs(
                         continue
                     raise SidecarNotYet(f"{path.name} (needed for {spec.name}) is not there")
             else:
-                path = source
-                _check_unchanged(job)
+                path = source  # opened and checked by the upload: its bytes are sent
             assets = dict(job.assets)
             if store is not None:
                 key = _host_media(job, path, spec, store, should_stop=should_stop)
@@ -224,18 +217,56 @@ def build_inputs(
         inputs.append(RunInput(spec.id, spec.type, url))
     # The last look before the run is created: a file saved again while its inputs were
     # prepared is superseded here, and only its final version runs.
-    _check_unchanged(job)
+    check(job)
     return inputs, job
+
+
+@contextlib.contextmanager
+def _sidecar_opened(path: Path, owner: Path) -> Iterator[int]:
+    """A sidecar opened for reading, never through a link (it is read from this descriptor)."""
+    try:
+        fd = source.open_file(path)
+    except source.NotAFile:
+        raise _not_a_file(path, owner) from None
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise JobError(
+            f"cannot read {path.name}: {exc.strerror or exc}",
+            hint="give your user read access to the file, then 'floradrop retry' it",
+        ) from None
+    try:
+        yield fd
+    finally:
+        os.close(fd)
 
 
 def _upload_media(
     job: Job, path: Path, spec: IOSpec, ctx: UploadContext, *, should_stop: Callable[[], bool]
 ) -> Asset:
-    """Check and upload the dropped file or a sidecar; a ready asset."""
-    source = Path(job.source_path)
-    size = path.stat().st_size
+    """Check and upload the dropped file or a sidecar, from the descriptor that was checked;
+    a ready asset."""
+    source_path = Path(job.source_path)
+    dropped = path == source_path
+    with opened(job) if dropped else _sidecar_opened(path, source_path) as fd:
+        return _send(job, path, spec, ctx, should_stop=should_stop, fd=fd, dropped=dropped)
+
+
+def _send(
+    job: Job,
+    path: Path,
+    spec: IOSpec,
+    ctx: UploadContext,
+    *,
+    should_stop: Callable[[], bool],
+    fd: int,
+    dropped: bool,
+) -> Asset:
+    """Upload the bytes of ``fd`` (``path``'s file); the dropped file is checked before and
+    after (and during a long upload) against the journal."""
+    size = job.size if dropped else os.fstat(fd).st_size
     try:
-        content_type = check_upload(path, spec.type, size)
+        content_type = check_upload(path, spec.type, size, fd=fd)
         key = f"fd-asset-{job.job_key[:24]}-{spec.id}-{uuid.uuid4().hex[:8]}"
         logger.bind(job=job.id).info("uploading {} ({:,} bytes) for {}", path.name, size, spec.id)
         asset = ctx.client.upload_file(
@@ -243,21 +274,22 @@ def _upload_media(
             workspace_id=ctx.workspace_id,
             idempotency_key=key,
             content_type=content_type,
+            fd=fd,
             on_progress=ProgressLog(
                 job.id,
                 path.name,
                 should_stop,
-                changed=functools.partial(_check_unchanged, job) if path == source else None,
+                changed=functools.partial(check, job, fd) if dropped else None,
             ),
         )
     except Exception as exc:
-        if path == source:
-            _check_unchanged(job)  # changed meanwhile: SourceGone, whatever the upload said
+        if dropped:
+            check(job, fd)  # changed meanwhile: SourceGone, whatever the upload said
             if isinstance(exc, JobError):
-                _maybe_still_written(job)
+                _maybe_still_written(job, fd)
         raise
-    if path == source:
-        _check_unchanged(job)
+    if dropped:
+        check(job, fd)
     return asset
 
 
@@ -275,27 +307,44 @@ def _store(folder: FolderConfig, ctx: UploadContext) -> Store | None:
 def _host_media(
     job: Job, path: Path, spec: IOSpec, store: Store, *, should_stop: Callable[[], bool]
 ) -> str:
-    """Check the dropped file or a sidecar and put it in the bucket; its object key."""
-    source = Path(job.source_path)
-    size = path.stat().st_size
+    """Check the dropped file or a sidecar and put it in the bucket, from the descriptor that
+    was checked; its object key."""
+    source_path = Path(job.source_path)
+    dropped = path == source_path
+    with opened(job) if dropped else _sidecar_opened(path, source_path) as fd:
+        return _host(job, path, spec, store, should_stop=should_stop, fd=fd, dropped=dropped)
+
+
+def _host(
+    job: Job,
+    path: Path,
+    spec: IOSpec,
+    store: Store,
+    *,
+    should_stop: Callable[[], bool],
+    fd: int,
+    dropped: bool,
+) -> str:
+    size = job.size if dropped else os.fstat(fd).st_size
     try:
-        content_type = check_upload(path, spec.type, size)
-        digest = job.content_hash if path == source else sha256_file(path)
+        content_type = check_upload(path, spec.type, size, fd=fd)
+        digest = job.content_hash if dropped else source.sha256_fd(fd)
         key = store.ensure(
             path,
             digest,
             content_type=content_type or _guess_type(path),
             on_progress=ProgressLog(job.id, path.name, should_stop),
             should_stop=should_stop,
+            fd=fd,
         )
     except Exception as exc:
-        if path == source:
-            _check_unchanged(job)
+        if dropped:
+            check(job, fd)
             if isinstance(exc, JobError):
-                _maybe_still_written(job)
+                _maybe_still_written(job, fd)
         raise
-    if path == source:
-        _check_unchanged(job)  # hosted bytes are those hashed at admission (else: a new job)
+    if dropped:
+        check(job, fd)  # hosted bytes are those hashed at admission (else: a new job)
     return key
 
 
@@ -318,11 +367,11 @@ def _guess_type(path: Path) -> str:
     return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
 
 
-def _maybe_still_written(job: Job) -> None:
+def _maybe_still_written(job: Job, fd: int) -> None:
     """A file found bad so soon after its last write may be one still being written (by a
     writer that paused for longer than the settle time): rather than fail it, and move a file
     its writer still holds, look again later."""
-    _check_unchanged(job)  # changed meanwhile: SourceGone (the new version is a new job)
+    check(job, fd)  # changed meanwhile: SourceGone (the new version is a new job)
     if time.time() - job.mtime_ns / 1e9 < STILL_WRITING_SECONDS:
         raise NotSettled(f"{job.name} may still be being written; looking at it again shortly")
 
@@ -334,29 +383,36 @@ def _text_value(job: Job, source: Path, binding: Binding, optional: bool) -> str
         return read_text_input(Path(binding.value or ""), "the text file")
     if binding.kind == "sidecar":
         path = _not_a_link(sidecar_path(source, binding), source)
-        if not path.exists():
+        try:
+            with _sidecar_opened(path, source) as fd:
+                return read_text_input(path, "the sidecar", fd)
+        except FileNotFoundError:
             if optional:
                 return None
-            raise SidecarNotYet(f"{path.name} is not there")
-        return read_text_input(path, "the sidecar")
-    # "file" or "text": the dropped file's own text
-    try:
-        _check_unchanged(job)
-        return read_text_input(source, "the dropped file")
-    except FileNotFoundError:
-        raise SourceGone(f"{source.name} was removed before it was read") from None
+            raise SidecarNotYet(f"{path.name} is not there") from None
+    # "file" or "text": the dropped file's own text, read from the descriptor checked
+    with opened(job) as fd:
+        return read_text_input(source, "the dropped file", fd)
 
 
 def _not_a_link(path: Path, owner: Path) -> Path:
-    """A sidecar is read only if it is a file of its own: a link could point anywhere."""
+    """A sidecar is read only if it is a file of its own: a link could point anywhere (the
+    read itself never follows one either: :func:`_sidecar_opened`)."""
     if path.is_symlink():
-        raise JobError(
-            f"{path.name} is a symbolic link; floradrop never follows links, so it is not "
-            f"read as the sidecar of {owner.name}.",
-            hint=f"put the file itself (not a link) next to {owner.name}, then "
-            "'floradrop retry' it",
-        )
+        raise _not_a_file(path, owner)
     return path
+
+
+def _not_a_file(path: Path, owner: Path) -> JobError:
+    what = (
+        "is a symbolic link; floradrop never follows links, so it is not"
+        if path.is_symlink()
+        else "is not a regular file (a fifo, a folder or a device), so it is not"
+    )
+    return JobError(
+        f"{path.name} {what} read as the sidecar of {owner.name}.",
+        hint=f"put the file itself (not a link) next to {owner.name}, then 'floradrop retry' it",
+    )
 
 
 def _fixed_asset(path: Path, ctx: UploadContext, job: Job) -> str:

@@ -96,6 +96,8 @@ def status_lines(snapshot: Snapshot) -> tuple[str, ...]:
         opens = sorted({w.opens for w in windows})
         activity += f", {snapshot.scheduled} held by schedule"
         activity += f" (starts {opens[0]})" if len(opens) == 1 else ""
+    if snapshot.to_review:
+        activity += f", {snapshot.to_review} to review"
     day = f"{snapshot.done_today} done today"
     if snapshot.failed_today:
         day += f", {snapshot.failed_today} failed"
@@ -127,6 +129,8 @@ def _folder_label(folder: FolderStatus) -> str:
         parts.append(f"{waiting} queued")
     if scheduled:
         parts.append(f"{scheduled} held by schedule")
+    if folder.review:
+        parts.append(f"{folder.review} to review")
     if failed:
         parts.append(f"{failed} failed")
     suffix = f" ({', '.join(parts)})" if parts else ""
@@ -135,10 +139,15 @@ def _folder_label(folder: FolderStatus) -> str:
 
 def _folder_entry(folder: FolderStatus) -> MenuEntry:
     failed = folder.count(JobState.FAILED)
+    review: tuple[MenuEntry, ...] = ()
+    if folder.review_folder is not None:  # a hold point: where outputs wait for a person
+        label = f"Open review folder ({folder.review})" if folder.review else "Open review folder"
+        review = (MenuEntry(label, Action.OPEN, path=folder.review_folder),)
     return MenuEntry(
         label=_folder_label(folder),
         submenu=(
             MenuEntry("Open inbox", Action.OPEN, path=folder.path),
+            *review,
             MenuEntry("Open outputs", Action.OPEN, path=folder.outputs),
             MenuEntry(
                 f"Open failed folder ({failed})" if failed else "Open failed folder",
@@ -154,8 +163,10 @@ def _flow_entry(flow: tuple[str, ...], steps: list[FolderStatus]) -> MenuEntry:
     busy = sum(f.count(s) for f in steps for s in JobState if s.active)
     waiting = sum(f.count(JobState.WAITING) + f.count(JobState.HELD) for f in steps)
     failed = sum(f.count(JobState.FAILED) for f in steps)
+    review = sum(f.review or 0 for f in steps)
     parts = [f"{busy} running"] if busy else []
     parts += [f"{waiting} queued"] if waiting else []
+    parts += [f"{review} to review"] if review else []
     parts += [f"{failed} failed"] if failed else []
     suffix = f" ({', '.join(parts)})" if parts else ""
     return MenuEntry(

@@ -144,7 +144,8 @@ class Actions:
         failpoints.reached(failpoints.ACTIONS_QUEUED)
         event = "done" if job.state is JobState.DONE else "failed"
         actions = folder.on_done if event == "done" else folder.on_failed
-        self.outbox.void(job.id, event)
+        if folder.on_done or folder.on_failed:  # (a folder without actions armed nothing)
+            self.outbox.void(job.id, event)
         if not actions:
             return
         data = payload(job, folder, event)
@@ -183,6 +184,7 @@ class Actions:
         return queued
 
     def start(self) -> None:
+        self._stop_left_over()
         for kind, target in (("command", self._run_commands), ("webhook", self._deliver)):
             thread = threading.Thread(target=self._loop, args=(kind, target), daemon=True)
             thread.name = f"floradrop-{kind}s"
@@ -243,6 +245,7 @@ class Actions:
             self._failed(item, f"could not start {what}: {exc.strerror or exc}")
             return
         self._running = proc
+        self.outbox.running(item.id, {"pid": proc.pid, "start": _started_at(proc.pid)})
         try:
             output, _ = proc.communicate(timeout=action.timeout_seconds)
         except subprocess.TimeoutExpired:
@@ -263,6 +266,22 @@ class Actions:
             return
         log.info("action: {} finished", what)
         self.outbox.finish(item.id, DONE)
+
+    def _stop_left_over(self) -> None:
+        """Commands a crash left running (in their own session, they outlive floradrop) are
+        stopped before they run again; only a process that is provably the same one (its
+        start time matches; Linux) is touched, never a process that reused its id."""
+        for item_id, process in self.outbox.left_running():
+            pid, start = process.get("pid"), process.get("start")
+            if isinstance(pid, int) and start is not None and _started_at(pid) == start:
+                with contextlib.suppress(OSError):
+                    os.killpg(pid, signal.SIGKILL)
+                    logger.warning(
+                        "action: a command left running by a crash (process {}) was stopped; "
+                        "it runs again",
+                        pid,
+                    )
+            self.outbox.running(item_id, None)
 
     def _failed(self, item: Item, message: str) -> None:
         logger.bind(job=item.job_id).warning("action: {} (the file itself is fine)", message)
@@ -361,6 +380,15 @@ def _environment(data: dict[str, Any], item: Item) -> dict[str, str]:
         env["FLORADROP_REPORT"] = data["error"]["report"] or ""
     base = {k: v for k, v in os.environ.items() if k not in ("FLORA_API_KEY",)}
     return base | env
+
+
+def _started_at(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks after boot, from /proc; None elsewhere)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text("ascii", errors="replace")
+        return int(stat.rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:

@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS action_outbox (
     created_at  REAL NOT NULL,
     finished_at REAL,
     last_error  TEXT,
+    running     TEXT,               -- a command's process while it runs (JSON: pid, start)
     UNIQUE (job_id, event, kind, action)
 );
 CREATE INDEX IF NOT EXISTS action_outbox_due ON action_outbox(status, kind, next_at);
@@ -76,6 +77,9 @@ class Outbox:
         with self._lock:
             self._db.execute("PRAGMA busy_timeout=10000")
             self._db.executescript(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(action_outbox)")}
+            if "running" not in columns:  # an outbox from before commands were tracked
+                self._db.execute("ALTER TABLE action_outbox ADD COLUMN running TEXT")
 
     def close(self) -> None:
         with self._lock:
@@ -137,11 +141,28 @@ class Outbox:
             ).fetchone()
         return None if row[0] is None else float(row[0])
 
+    def running(self, item_id: int, process: dict[str, Any] | None) -> None:
+        """Note the process a command runs in (None: it ended), so that one a crash left
+        running can be stopped at the next start before it runs again."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE action_outbox SET running = ? WHERE id = ?",
+                (None if process is None else json.dumps(process), item_id),
+            )
+
+    def left_running(self) -> list[tuple[int, dict[str, Any]]]:
+        """Commands noted as running (after a crash: perhaps still running)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, running FROM action_outbox WHERE running IS NOT NULL"
+            ).fetchall()
+        return [(int(row[0]), json.loads(row[1])) for row in rows]
+
     def finish(self, item_id: int, status: str, error: str | None = None) -> None:
         with self._lock:
             self._db.execute(
                 "UPDATE action_outbox SET status = ?, finished_at = ?, last_error = ?, "
-                "attempts = attempts + 1 WHERE id = ?",
+                "running = NULL, attempts = attempts + 1 WHERE id = ?",
                 (status, time.time(), error, item_id),
             )
 
@@ -176,5 +197,6 @@ def _key(action: dict[str, Any]) -> str:
 def _item(row: sqlite3.Row) -> Item:
     data = dict(row)
     data.pop("finished_at", None)
+    data.pop("running", None)
     data["action"] = json.loads(data["action"])
     return Item(**data)

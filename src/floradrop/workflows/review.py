@@ -57,8 +57,11 @@ def _is_output(path: Path) -> bool:
     name = path.name
     if name.startswith(".") or (name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX)):
         return False
-    if name.endswith(chains.SIDECAR_SUFFIX) and path.with_name(name[: -len(".json")]).exists():
-        return False
+    if name.endswith(chains.SIDECAR_SUFFIX):
+        output = path.with_name(name[: -len(chains.SIDECAR_SUFFIX)])
+        # a sidecar, next to its output or left behind when a person moved the output alone
+        if output.exists() or chains.previous_provenance(output) is not None:
+            return False
     return not path.is_symlink() and path.is_file()
 
 

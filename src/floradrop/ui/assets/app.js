@@ -97,6 +97,7 @@ function can(action) {
 function renderHeader(now) {
   let line = `${now.running} running, ${now.queued} queued`;
   if (now.held) line += `, ${now.held} held`;
+  if (now.to_review) line += `, ${now.to_review} to review`;
   line += `, ${now.done_today} done today`;
   if (now.failed_today) line += `, ${now.failed_today} failed`;
   line += `, ${money(now.spend_today_usd)} spent today`;
@@ -179,6 +180,11 @@ function renderNow(now) {
       ["waiting", c.waiting], ["uploading", c.uploading], ["running", c.running + c.submitting],
       ["saving", c.fetching + c.filing], ["held", c.held], ["done", c.done], ["failed", c.failed],
     ].map(([label, n]) => el("span", { class: "chip", "data-count": label, text: `${n} ${label}` }));
+    if (folder.review !== null && folder.review !== undefined) {  // a hold point
+      chips.push(el("span", { class: "chip" + (folder.review ? " review" : ""), "data-count": "review",
+        title: `Outputs waiting in ${folder.review_folder} for you to move to approved or rejected`,
+        text: `${folder.review} to review` }));
+    }
     const folderPause = folder.paused ? "resume" : "pause";
     const head = el("h2", {}, el("span", { text: folder.name }),
       now.folder_actions.includes(folderPause) ? el("button", {
