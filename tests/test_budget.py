@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from floradrop import budget
 from floradrop.jobs import JobState
 from floradrop.journal import Journal, StaleTransition
-from tests.engine.conftest import JournalFactory
+from tests.conftest import JournalFactory
 
 DAY = "2026-12-04"
 

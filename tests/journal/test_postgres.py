@@ -18,7 +18,7 @@ from floradrop.journal import AlreadyAdmitted, JournalUnreachableError, StaleTra
 from floradrop.journal.postgres import PostgresJournal
 from floradrop.status import JobState
 from tests.engine.harness import wait_for
-from tests.engine.test_journal import new_job
+from tests.journal.test_journal import new_job
 from tests.pgserver import PASSWORD
 
 DAY = "2026-12-04"

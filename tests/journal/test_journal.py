@@ -6,7 +6,7 @@ import pytest
 
 from floradrop.jobs import JobState
 from floradrop.journal import Journal, StaleTransition, today
-from tests.engine.conftest import JournalFactory
+from tests.conftest import JournalFactory
 
 
 def new_job(journal: Journal, name: str = "a.png", **extra: object) -> int:
