@@ -674,9 +674,9 @@ def fill_journal(path: Path, jobs: int, folders: list[Path]) -> None:
     """``jobs`` finished jobs over the last 90 days, written straight into a new journal."""
     import sqlite3
 
-    from floradrop.journal import SqliteJournal
+    from floradrop.journal import Journal
 
-    SqliteJournal(path).close()  # the schema, at the current version
+    Journal(path).close()  # the schema, at the current version
     now = time.time()
     states = ["done"] * 8 + ["failed", "duplicate"]
     techniques = ["cctv-cam", "palette-pull", "color-transfer"]
@@ -744,7 +744,7 @@ def case_history(root: Path, quick: bool) -> dict[str, Any]:
     import sqlite3
 
     from floradrop.config import parse_config
-    from floradrop.journal import SqliteJournal
+    from floradrop.journal import Journal
     from floradrop.snapshot import build_snapshot
     from floradrop.ui import Dashboard, access
     from floradrop.ui.api import Context
@@ -774,7 +774,7 @@ def case_history(root: Path, quick: bool) -> dict[str, Any]:
     repeats = 10 if quick else 30
     result: dict[str, Any] = {"jobs": jobs, "fill_s": round(filled, 1)}
     for indexed in (True, False):
-        journal = SqliteJournal(state / "journal.sqlite3")
+        journal = Journal(state / "journal.sqlite3")
         if not indexed:  # the same journal without the schema-2 indexes, for comparison
             with sqlite3.connect(state / "journal.sqlite3") as db:
                 for name in (
@@ -810,14 +810,14 @@ def case_history(root: Path, quick: bool) -> dict[str, Any]:
 
 def _open_unmigrated(path: Path) -> Any:
     """A Journal on ``path`` that skips the schema-2 migration (the indexes stay dropped)."""
-    from floradrop.journal import SqliteJournal
+    from floradrop import journal as journal_module
 
-    saved = SqliteJournal._migrate
-    SqliteJournal._migrate = lambda self: None  # type: ignore[method-assign]
+    saved = journal_module.Journal._migrate
+    journal_module.Journal._migrate = lambda self: None  # type: ignore[method-assign]
     try:
-        return SqliteJournal(path)
+        return journal_module.Journal(path)
     finally:
-        SqliteJournal._migrate = saved  # type: ignore[method-assign]
+        journal_module.Journal._migrate = saved  # type: ignore[method-assign]
 
 
 def thread_cpu_seconds(native_id: int) -> float:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from _venv import LOCK, ROOT, ensure_venv, venv_bin
 
-EXTRAS = ("build", "dev", "hosting", "team", "tray")
+EXTRAS = ("build", "dev", "hosting", "tray")
 
 
 def main() -> int:

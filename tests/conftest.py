@@ -6,7 +6,6 @@ every area uses them.
 
 from __future__ import annotations
 
-import itertools
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -14,8 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-
-from floradrop.journal import Journal, SqliteJournal
 
 if TYPE_CHECKING:
     from flora_emulator import Emulator
@@ -97,85 +94,3 @@ def emulator_factory() -> Iterator[Callable[..., Emulator]]:
 def emulator(emulator_factory: Callable[..., Emulator]) -> Emulator:
     """A running FLORA emulator on a free port, with default knobs (fast runs, no faults)."""
     return emulator_factory()
-
-
-# -- PostgreSQL (team mode) ---------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[Any]:
-    """One real PostgreSQL server per test session (tests/pgserver.py). Skipped, with the
-    reason, only on a developer's machine without the server binaries; in CI it must run."""
-    from tests.pgserver import PostgresServer, find_bin_dir
-
-    bin_dir = find_bin_dir()
-    if bin_dir is None:
-        message = (
-            "PostgreSQL's server (initdb, pg_ctl) is not installed: the team-mode tests need "
-            "it (Debian/Ubuntu: apt-get install postgresql)"
-        )
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    server = PostgresServer(bin_dir).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def pg_url(postgres_server: Any) -> Iterator[str]:
-    """A fresh, empty database on the session's server, for one test; its URL."""
-    url: str = postgres_server.create_database()
-    yield url
-    postgres_server.drop_database(url)
-
-
-# -- journals on both stores (the journal suite runs on SQLite and PostgreSQL) ----------------
-
-JournalFactory = Callable[[], Journal]
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def journal_stores(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Callable[[], JournalFactory]]:
-    """Makes fresh, empty journal stores (a SQLite file, or a PostgreSQL database on the
-    session's server); each store's opener opens one more journal on it, as another process
-    would (its own connection). Every journal opened is closed after the test."""
-    opened: list[Journal] = []
-    numbers = itertools.count()
-
-    def new_store() -> JournalFactory:
-        root = tmp_path_factory.mktemp("journal")
-        if request.param == "sqlite":
-            path = root / "j.sqlite3"
-
-            def make() -> Journal:
-                journal = SqliteJournal(path)
-                opened.append(journal)
-                return journal
-
-            return make
-        from floradrop.journal.postgres import PostgresJournal
-
-        server = request.getfixturevalue("postgres_server")
-        url = server.create_database(f"store_{next(numbers)}_{root.name}".replace("-", "_"))
-
-        def make_pg() -> Journal:
-            journal = PostgresJournal(url, local_path=root / "local.sqlite3")
-            opened.append(journal)
-            return journal
-
-        return make_pg
-
-    yield new_store
-    for journal in opened:
-        journal.close()
-
-
-@pytest.fixture
-def journal_factory(journal_stores: Callable[[], JournalFactory]) -> JournalFactory:
-    """Opens journals on one fresh store (see ``journal_stores``)."""
-    return journal_stores()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from floradrop.jobs import EDGES, START_STATES, IllegalTransition, JobState, check, mermaid
-from floradrop.journal import Journal, SqliteJournal
+from floradrop.journal import Journal
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,7 +32,7 @@ def add(journal: Journal, state: JobState = JobState.WAITING) -> int:
 
 
 def test_the_journal_refuses_an_edge_not_in_the_table(tmp_path: Path) -> None:
-    journal = SqliteJournal(tmp_path / "j.sqlite3")
+    journal = Journal(tmp_path / "j.sqlite3")
     try:
         job_id = add(journal)
         with pytest.raises(IllegalTransition, match="waiting -> running"):

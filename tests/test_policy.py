@@ -19,7 +19,7 @@ from floradrop.flora.errors import (
     ValidationError,
 )
 from floradrop.jobs import JobState
-from floradrop.journal import Job, Journal, SqliteJournal, StaleTransition
+from floradrop.journal import Job, Journal, StaleTransition
 from floradrop.pipeline.upload import NotSettled, SidecarNotYet, SourceGone
 from floradrop.policy import (
     DISK_RETRY_MAX_SECONDS,
@@ -34,7 +34,7 @@ from floradrop.policy import (
 
 @pytest.fixture
 def journal(tmp_path: Path) -> Iterator[Journal]:
-    journal = SqliteJournal(tmp_path / "j.sqlite3")
+    journal = Journal(tmp_path / "j.sqlite3")
     yield journal
     journal.close()
 

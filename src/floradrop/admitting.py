@@ -19,7 +19,7 @@ from pathlib import Path
 from loguru import logger
 
 from floradrop.config import FolderConfig
-from floradrop.journal import Journal, JournalUnreachableError
+from floradrop.journal import Journal
 from floradrop.pipeline.admit import Outcome, admit
 from floradrop.pipeline.fileaway import file_duplicate
 from floradrop.pipeline.watch import ReadyFile
@@ -41,7 +41,6 @@ class Admitter:
         forget: Callable[[Path], None],
         changed: Callable[[], None],
         on_error: Callable[[BaseException, str, str], None],
-        on_away: Callable[[JournalUnreachableError], None] = lambda exc: None,
     ) -> None:
         self.journal = journal
         self._folders = folders
@@ -50,7 +49,6 @@ class Admitter:
         self._forget = forget
         self._changed = changed
         self._on_error = on_error
-        self._on_away = on_away
         self._ready: queue.Queue[ReadyFile | None] = queue.Queue()
         self._admitting = False
         # Files that may be sidecars whose main file has not arrived: (due, file), in order.
@@ -95,9 +93,6 @@ class Admitter:
             self._admitting = True
             try:
                 self.admit(item)
-            except JournalUnreachableError as exc:  # team mode: admitted when it is back
-                self._on_away(exc)
-                self._deferred.append((time.monotonic() + RECHECK_SECONDS, item))
             except Exception as exc:  # e.g. the journal's disk is full
                 where = f"could not admit {item.path} (looked at again at the next rescan)"
                 self._on_error(exc, where, "ERROR")

@@ -39,7 +39,7 @@ from floradrop.flora.models import Technique
 from floradrop.health import Health
 from floradrop.hosting import Hosting
 from floradrop.jobs import ACTIVE_STATES, JobState
-from floradrop.journal import Job, Journal, open_journal
+from floradrop.journal import Job, Journal
 from floradrop.pipeline import bind, decide
 from floradrop.pipeline.poll import Poller
 from floradrop.pipeline.polling import PollHooks, RunPolling
@@ -47,9 +47,8 @@ from floradrop.pipeline.submit import Submitter
 from floradrop.pipeline.watch import Intake, ReadyFile, WatchSpec
 from floradrop.policy import Backoff
 from floradrop.pools import full_pool
-from floradrop.snapshot import build_snapshot, folder_problems
+from floradrop.snapshot import build_snapshot, folder_problems, journal_path
 from floradrop.status import Live, Snapshot
-from floradrop.team import TeamMember, join_team, team_snapshot
 from floradrop.work import Claims, Work
 from floradrop.workflows import chains, review, schedule
 from floradrop.workflows.actions import Actions
@@ -76,7 +75,7 @@ class Engine:
         log_file: Path | None = None,
     ) -> None:
         self.config = config
-        self.journal = journal or open_journal(config)
+        self.journal = journal or Journal(journal_path(config))
         self.log_file = log_file
         self.live = Live()
         self.health = Health(self.live, client, client_factory=client_factory, changed=self.changed)
@@ -100,7 +99,6 @@ class Engine:
             forget=self._forget_file,
             changed=self.changed,
             on_error=self.work.loop_error,
-            on_away=self.work.journal_away,
         )
         self._paused = self.journal.paused
         self._stop = threading.Event()
@@ -115,7 +113,6 @@ class Engine:
         self._polling: RunPolling | None = None
         self._config_check: Callable[[], object] | None = None
         self._reviewer: review.Reviewer | None = None  # hold points (made by start)
-        self.team: TeamMember | None = None  # team mode: this daemon's membership
 
     # -- what the rooms share -----------------------------------------------------------------
 
@@ -254,8 +251,6 @@ class Engine:
     def start(self) -> None:
         """Start every thread. :meth:`connect` may have failed offline: the scheduler retries."""
         self._prepare_folders()
-        here = (lambda: self.config.folders), (lambda: self._polling)  # (reloads, take-overs)
-        self.team = join_team(self.journal, *here, on_change=self.changed)
         self._recover()
         self.actions = Actions(self.journal.path, on_problem=self._action_problem)
         self.actions.recover(self.journal.get)  # (armed before a crash, their job finished)
@@ -290,9 +285,9 @@ class Engine:
 
     def _recover(self) -> None:
         """Jobs a previous process left mid-way resume from their last durable state."""
-        for job in self.journal.jobs([JobState.UPLOADING], mine=True):
+        for job in self.journal.jobs([JobState.UPLOADING]):
             self.journal.transition(job.id, JobState.UPLOADING, JobState.WAITING)
-        resumed = self.journal.jobs(ACTIVE_STATES, mine=True)
+        resumed = self.journal.jobs(ACTIVE_STATES)
         if resumed:
             logger.info("resuming {} job(s) from the journal", len(resumed))
 
@@ -316,8 +311,6 @@ class Engine:
             self.actions.stop()
         if self._reviewer is not None:
             self._reviewer.stop()
-        if self.team is not None:
-            self.team.stop()  # the lease ends: the others take over at once
         logger.info("stopped; {} job(s) will resume at the next start", self._unfinished())
 
     def _action_problem(self, message: str) -> None:
@@ -401,18 +394,15 @@ class Engine:
         cached = self._snapshot_cache
         if cached is not None and now - cached[0] < 0.2:
             return cached[1]
-        snap = team_snapshot(  # (team mode: the team in it, or why the journal is away)
-            lambda: build_snapshot(
-                self.config,
-                self.journal,
-                live=self.live,
-                daemon_running=True,
-                log_file=self.log_file,
-                service_installed=self.service_installed,
-                clock=self.schedule.clock,
-                notices=tuple(self.actions.notices) if self.actions is not None else (),
-            ),
-            self.team,
+        snap = build_snapshot(
+            self.config,
+            self.journal,
+            live=self.live,
+            daemon_running=True,
+            log_file=self.log_file,
+            service_installed=self.service_installed,
+            clock=self.schedule.clock,
+            notices=tuple(self.actions.notices) if self.actions is not None else (),
         )
         self._snapshot_cache = (now, snap)
         return snap
@@ -495,14 +485,13 @@ class Engine:
             self._next_stray_scan = now + 1.0
         # Not while blocked: with a rejected key or no credits each would be refused again.
         stray = scan and count(JobState.SUBMITTING) > 0 and live.blocked is None
-        for job in self.journal.jobs([JobState.SUBMITTING], mine=True) if stray else ():
+        for job in self.journal.jobs([JobState.SUBMITTING]) if stray else ():
             if self._claim(job, now):
                 assert self._uploads is not None
                 self._uploads.submit(work.guarded, job.id, work.resolve)
         # Fetch what is complete (after a restart: whatever was mid-fetch).
         stray = scan and count(JobState.FETCHING, JobState.FILING) > 0
-        stray_fetches = [JobState.FETCHING, JobState.FILING]
-        for job in self.journal.jobs(stray_fetches, mine=True) if stray else ():
+        for job in self.journal.jobs([JobState.FETCHING, JobState.FILING]) if stray else ():
             if self._claim(job, now):
                 assert work.fetches is not None
                 work.fetches.submit(work.guarded, job.id, work.fetch)

@@ -8,12 +8,13 @@ page fast over hundreds of thousands of jobs are the journal's schema version 2.
 from __future__ import annotations
 
 import calendar
+import sqlite3
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from floradrop.journal import Job, Journal, Row
+from floradrop.journal import Job, Journal
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -92,7 +93,7 @@ def _where(query: Query) -> tuple[str, list[Any]]:
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
 
 
-def row_json(row: Row | dict[str, Any], folder_names: dict[str, str]) -> dict[str, Any]:
+def row_json(row: sqlite3.Row | dict[str, Any], folder_names: dict[str, str]) -> dict[str, Any]:
     """One job as the dashboard and ``history --json`` show it."""
     import json
 

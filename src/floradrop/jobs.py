@@ -62,7 +62,7 @@ EDGES: dict[tuple[JobState, JobState], tuple[str, ...]] = {
     (W, H): ("money",),  # a budget would be passed, a big drop waits, or being cancelled
     (H, W): ("money", "workflows.schedule"),  # budget back, approved, or the window opened
     (U, H): ("money", "workflows.schedule"),  # being cancelled by a person; window closed
-    (U, W): ("engine", "work", "team"),  # a restart or take-over; ahead, paused, backing off
+    (U, W): ("engine", "work"),  # a restart; uploaded ahead, paused, stopping, backing off
     (U, S): ("pipeline.submit",),  # the create is about to be sent (idempotency key first)
     (S, R): ("pipeline.submit",),  # the run exists (created, or found by its key)
     (R, FE): ("work",),  # the poll saw the run succeed

@@ -37,7 +37,6 @@ class AttentionKind(enum.StrEnum):
     CONFIG = "config"
     DISK = "disk"  # outputs cannot be written (disk full, permissions)
     CONFIRM = "confirm"  # a big drop waits for the user's go-ahead (floradrop approve)
-    JOURNAL = "journal"  # team mode: the shared PostgreSQL journal cannot be reached
 
 
 @dataclass(frozen=True)
@@ -149,8 +148,6 @@ class Snapshot:
     config_file: Path | None = None
     log_file: Path | None = None
     service_installed: bool | None = None  # None: unknown / not supported
-    # team mode (floradrop.team): journal, member, members (host, version, heartbeat, jobs)
-    team: dict[str, Any] | None = None
 
     @property
     def state(self) -> TrayState:
@@ -193,11 +190,6 @@ class Snapshot:
         if self.failed_today:
             parts.append(f"{self.failed_today} failed")
         parts.append(f"${self.spend_today_usd:.2f} spent")
-        if self.team is not None:
-            alive = sum(1 for m in self.team.get("members", ()) if m.get("alive"))
-            parts.append(
-                "team journal unreachable" if self.team.get("unreachable") else f"team of {alive}"
-            )
         return ", ".join(parts)
 
     def to_json(self) -> dict[str, Any]:
@@ -228,7 +220,6 @@ class Snapshot:
             "config_file": str(self.config_file) if self.config_file else None,
             "log_file": str(self.log_file) if self.log_file else None,
             "service_installed": self.service_installed,
-            "team": self.team,
             "folders": [
                 {
                     "name": f.name,

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from loguru import logger
 
@@ -27,7 +27,7 @@ from floradrop.flora.models import Run, Technique
 from floradrop.health import Health
 from floradrop.hosting import Hosting
 from floradrop.jobs import JobState
-from floradrop.journal import Job, Journal, JournalUnreachableError, StaleTransition, today
+from floradrop.journal import Job, Journal, StaleTransition, today
 from floradrop.pipeline.fetch import FetchContext, fetch_outputs
 from floradrop.pipeline.fileaway import Failure, file_done, file_failed
 from floradrop.pipeline.submit import Submitter
@@ -36,9 +36,6 @@ from floradrop.policy import OUTPUT_STATES, Act, Backoff, Verdict, classify
 from floradrop.status import Live
 from floradrop.workflows import chains, review, schedule
 from floradrop.workflows.actions import Actions
-
-if TYPE_CHECKING:
-    from floradrop.team import TeamMember
 
 
 class Claims:
@@ -124,9 +121,6 @@ class Site(Protocol):
     @property
     def folders(self) -> dict[str, FolderConfig]: ...
 
-    @property
-    def team(self) -> TeamMember | None: ...
-
     def changed(self) -> None: ...
 
 
@@ -158,9 +152,6 @@ class Work:
             if job.state in OUTPUT_STATES and site.live.disk_problem:
                 logger.info("outputs can be written again")
                 site.live.disk_problem = None
-        except JournalUnreachableError as exc:  # team mode: the job stays where it is meanwhile
-            self.backoff.retry(job_id, 2.0)
-            self.journal_away(exc)
         except Exception as exc:
             verdict = classify(exc, job, attempts=self.backoff.attempts(job_id))
             self.apply(verdict, job_id, job)
@@ -194,20 +185,11 @@ class Work:
                 self.site.health.went_offline(verdict.error)
             self.back_off(job_id, verdict.base, verdict.message, quiet=verdict.quiet)
 
-    def journal_away(self, exc: JournalUnreachableError) -> None:
-        """Team mode: the shared journal cannot be reached (the status and the tray say so;
-        the team's heartbeat says when it is back)."""
-        if self.site.team is not None:
-            self.site.team.note_unreachable(exc)
-
     def loop_error(self, exc: BaseException, where: str, level: str = "WARNING") -> None:
         """An error outside any job (polling, the scheduler, admission), by the same policy:
         the service's state is updated as for a job. The line ``where: message`` is logged at
         ``level`` for anything else, and always when ``level`` is ERROR (that loop's own
         failure matters: a file not admitted, a scheduler round lost)."""
-        if isinstance(exc, JournalUnreachableError):  # team mode: said once, in the status
-            self.journal_away(exc)
-            return
         verdict = classify(exc, None)
         health = self.site.health
         logged = False

@@ -14,7 +14,7 @@ from floradrop.cli.log_cmd import follow
 from floradrop.config import load_config
 from floradrop.errors import ExitCode
 from floradrop.jobs import JobState
-from floradrop.journal import SqliteJournal
+from floradrop.journal import Journal
 from floradrop.snapshot import journal_path
 from tests.engine.harness import folder_toml, wait_for, write_config
 
@@ -23,7 +23,7 @@ def make_journal(tmp_path: Path) -> Path:
     inbox = tmp_path / "cctv"
     inbox.mkdir()
     config = write_config(tmp_path, folder_toml(tmp_path, "cctv", "cctv-cam"))
-    journal = SqliteJournal(journal_path(load_config(config)))
+    journal = Journal(journal_path(load_config(config)))
     base = {
         "folder": str(inbox),
         "size": 1,

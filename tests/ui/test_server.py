@@ -21,7 +21,7 @@ import pytest
 from floradrop.config import parse_config
 from floradrop.history import Query, search, spend
 from floradrop.jobs import JobState
-from floradrop.journal import SCHEMA_VERSION, Journal, SqliteJournal
+from floradrop.journal import SCHEMA_VERSION, Journal
 from floradrop.snapshot import build_snapshot
 from floradrop.ui import Dashboard, access
 from floradrop.ui.api import Context
@@ -38,7 +38,7 @@ def setup(tmp_path: Path) -> Iterator[tuple[Dashboard, Journal, list[dict[str, A
             "folders": [{"path": str(inbox), "technique": "cctv-cam", "budget_usd": 2}],
         }
     )
-    journal = SqliteJournal(tmp_path / "state" / "journal.sqlite3")
+    journal = Journal(tmp_path / "state" / "journal.sqlite3")
     calls: list[dict[str, Any]] = []
 
     def control(request: dict[str, Any]) -> dict[str, Any]:
@@ -274,7 +274,7 @@ def test_now_lists_unfinished_jobs_with_their_batch(setup: Any) -> None:
 
 def test_migration_adds_the_history_indexes(tmp_path: Path) -> None:
     path = tmp_path / "journal.sqlite3"
-    SqliteJournal(path).close()
+    Journal(path).close()
     with sqlite3.connect(path) as db:  # an old journal: version 1, without the indexes
         for name in (
             "jobs_folder",
@@ -285,7 +285,7 @@ def test_migration_adds_the_history_indexes(tmp_path: Path) -> None:
         ):
             db.execute(f"DROP INDEX {name}")
         db.execute("UPDATE settings SET value = '1' WHERE key = 'schema_version'")
-    journal = SqliteJournal(path)
+    journal = Journal(path)
     assert journal.get_setting("schema_version") == str(SCHEMA_VERSION)
     names = {r[0] for r in journal.select("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"jobs_folder", "jobs_technique", "jobs_created", "jobs_spend"} <= names

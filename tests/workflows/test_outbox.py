@@ -9,7 +9,7 @@ from pathlib import Path
 
 from floradrop.config import FolderConfig, parse_config
 from floradrop.jobs import JobState
-from floradrop.journal import Journal, SqliteJournal
+from floradrop.journal import Journal
 from floradrop.workflows.actions import Actions
 from floradrop.workflows.outbox import ARMED, DONE, PENDING, VOID
 
@@ -28,7 +28,7 @@ def _setup(tmp_path: Path) -> tuple[Journal, Actions, FolderConfig]:
         },
         source=tmp_path / "c.toml",
     )
-    journal = SqliteJournal(tmp_path / "journal.sqlite3")
+    journal = Journal(tmp_path / "journal.sqlite3")
     return journal, Actions(journal.path), config.folders[0]
 
 

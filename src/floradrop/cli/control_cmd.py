@@ -12,7 +12,6 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from floradrop.cli._common import add_config_option
 from floradrop.errors import ConfigError
@@ -50,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
             return int(reply.get("exit", 1))
         running = True
     except DaemonNotRunningError:
-        _offline(target.state_dir, args.verb, target.config)
+        _offline(target.state_dir, args.verb)
         running = False
     if args.verb == "ack":
         print(
@@ -64,18 +63,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _offline(state_dir: Path, verb: str, config: Any = None) -> None:
-    """What the verb means for a daemon that is not running: a note in its journal (in team
-    mode the shared one: a pause holds for the whole team)."""
+def _offline(state_dir: Path, verb: str) -> None:
+    """What the verb means for a daemon that is not running: a note in its journal."""
     from floradrop.acknowledge import acknowledge
-    from floradrop.journal import Journal, SqliteJournal, open_journal
+    from floradrop.journal import Journal
     from floradrop.snapshot import JOURNAL_NAME
 
-    journal: Journal
-    if config is not None and config.journal.url is not None:
-        journal = open_journal(config)
-    else:
-        journal = SqliteJournal(state_dir / JOURNAL_NAME)
+    journal = Journal(state_dir / JOURNAL_NAME)
     try:
         if verb == "ack":
             acknowledge(journal)

@@ -69,7 +69,8 @@ def render(row: dict[str, Any]) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from floradrop import history
-    from floradrop.journal import open_journal
+    from floradrop.journal import Journal
+    from floradrop.snapshot import journal_path
 
     config = load(args)
     names = {str(f.path): f.name for f in config.folders}
@@ -81,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
             folder = str(resolved)
         else:
             query_path = str(resolved)
-    journal = open_journal(config)
+    journal = Journal(journal_path(config))
     try:
         page = history.search(
             journal,

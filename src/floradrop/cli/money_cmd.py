@@ -47,7 +47,8 @@ def _target(text: str) -> str:
 def run(args: argparse.Namespace) -> int:
     from floradrop import control, money
     from floradrop.errors import DaemonNotRunningError
-    from floradrop.journal import open_journal
+    from floradrop.journal import Journal
+    from floradrop.snapshot import journal_path
 
     config = load(args)
     targets = [_target(t) for t in args.targets]
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"floradrop: {reply.get('error')}")
             return 1
     except DaemonNotRunningError:
-        journal = open_journal(config)
+        journal = Journal(journal_path(config))
         try:
             act = money.approve if args.verb == "approve" else money.cancel
             answer = act(journal, config, targets)

@@ -24,8 +24,9 @@ def configure(parser: argparse.ArgumentParser, verb: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from floradrop import control
     from floradrop.errors import DaemonNotRunningError
-    from floradrop.journal import open_journal
+    from floradrop.journal import Journal
     from floradrop.retry import request_retry
+    from floradrop.snapshot import journal_path
 
     config = load(args)
     for path in args.paths:
@@ -36,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
                 return int(reply.get("exit", 1))
             print(reply["message"])
         except DaemonNotRunningError:
-            journal = open_journal(config)
+            journal = Journal(journal_path(config))
             try:
                 print(request_retry(config, journal, path), "It runs at the next 'floradrop run'.")
             finally:

@@ -84,12 +84,13 @@ def dry_run(config: Config) -> int:
     budgets and the big-drop guard over the files that would run."""
     from floradrop import money
     from floradrop.flora.errors import NotFoundError
-    from floradrop.journal import open_journal, today
+    from floradrop.journal import Journal, today
     from floradrop.pipeline import bind
     from floradrop.pipeline.verdict import Outcome, admission, upload_problem
+    from floradrop.snapshot import journal_path
 
     client = make_client(config)
-    journal = open_journal(config)
+    journal = Journal(journal_path(config))
     techniques: dict[str, Any] = {}
     total = 0.0
     count = 0

@@ -27,8 +27,8 @@ def snapshot_json(config: Any, *, state_dir: Path | None = None) -> dict[str, An
     from floradrop import control
     from floradrop.errors import DaemonNotRunningError
     from floradrop.instance import DaemonInfo
-    from floradrop.journal import open_journal
-    from floradrop.snapshot import build_snapshot
+    from floradrop.journal import Journal
+    from floradrop.snapshot import build_snapshot, journal_path
 
     state_dir = state_dir or config.daemon.state_dir
     try:
@@ -40,14 +40,9 @@ def snapshot_json(config: Any, *, state_dir: Path | None = None) -> dict[str, An
     except DaemonNotRunningError:
         if config is None:
             raise
-    journal = open_journal(config)
+    journal = Journal(journal_path(config))
     try:
         data = build_snapshot(config, journal).to_json()
-        if journal.shared:  # team mode: the members, from the shared journal
-            from floradrop.journal.postgres import PostgresJournal
-
-            assert isinstance(journal, PostgresJournal)
-            data["team"] = {"journal": journal.where, "members": journal.members()}
     finally:
         journal.close()
     data["daemon"] = None
@@ -108,7 +103,6 @@ def render(data: dict[str, Any]) -> str:
         lines.append(f"  tray: {daemon['tray']}")
     if data.get("tray_warning"):
         lines.append(f"  ! {data['tray_warning']}")
-    lines.extend(team_lines(data.get("team")))
     if not data["folders"]:
         lines.append("  no folders configured (run 'floradrop init')")
     flows_shown: set[tuple[str, ...]] = set()
@@ -138,22 +132,6 @@ def render(data: dict[str, Any]) -> str:
     if data.get("log_file"):
         lines.append(f"  log: {data['log_file']}")
     return "\n".join(lines)
-
-
-def team_lines(team: dict[str, Any] | None) -> list[str]:
-    """Team mode: the shared journal and every member (host, version, heartbeat, jobs)."""
-    if not team:
-        return []
-    state = "UNREACHABLE" if team.get("unreachable") else "shared"
-    lines = [f"  team journal: {team['journal']} ({state})"]
-    for m in team.get("members") or []:
-        alive = "alive" if m["alive"] else "silent, its jobs go to the others"
-        me = " (this daemon)" if m.get("me") else ""
-        lines.append(
-            f"    member {m['host']} pid {m['pid']}{me}: floradrop {m['version']}, last "
-            f"heartbeat {m['heartbeat_ago']:.0f} s ago ({alive}), {m['jobs']} job(s) in progress"
-        )
-    return lines
 
 
 def _flow_counts(folders: list[dict[str, Any]], flow: tuple[str, ...]) -> str:

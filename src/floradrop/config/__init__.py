@@ -16,7 +16,6 @@ global registry). The modules, in the order a file is read:
 from floradrop.config.bindings import Binding, BindingKind
 from floradrop.config.folders import FolderConfig, Rule
 from floradrop.config.hosting import HostingSettings
-from floradrop.config.journal import JournalSettings
 from floradrop.config.loader import ConfigWatcher, config_path, load_config, parse_config
 from floradrop.config.problems import InvalidConfigError, Problem
 from floradrop.config.settings import Config, DaemonSettings, FloraSettings, UiSettings
@@ -33,7 +32,6 @@ __all__ = [
     "FolderConfig",
     "HostingSettings",
     "InvalidConfigError",
-    "JournalSettings",
     "Problem",
     "Rule",
     "UiSettings",

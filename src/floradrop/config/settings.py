@@ -24,7 +24,6 @@ from floradrop import paths
 from floradrop.config.fields import check_schedule, expand_path, http_address
 from floradrop.config.folders import REVIEW_SUFFIXES, SIBLING_SUFFIXES, FolderConfig
 from floradrop.config.hosting import HostingSettings
-from floradrop.config.journal import JournalSettings
 from floradrop.config.problems import ProblemSpec, invalid_many, spec
 from floradrop.workflows.chains import chain_problems
 
@@ -148,7 +147,6 @@ class Config(BaseSettings):
     flora: FloraSettings = Field(default_factory=FloraSettings)
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     ui: UiSettings = Field(default_factory=UiSettings)
-    journal: JournalSettings = Field(default_factory=JournalSettings)
     folders: tuple[FolderConfig, ...] = ()
     hosting: HostingSettings | None = None
 

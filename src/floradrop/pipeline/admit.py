@@ -17,7 +17,7 @@ from loguru import logger
 
 from floradrop.config import FolderConfig, Rule
 from floradrop.jobs import JobState
-from floradrop.journal import AlreadyAdmitted, Job, Journal, StaleTransition
+from floradrop.journal import Job, Journal, StaleTransition
 from floradrop.pipeline import decide, source
 
 
@@ -40,13 +40,10 @@ class Admission:
     job: Job | None = None
 
 
-def rule_fingerprint(
-    folder: FolderConfig, rule_index: int, rule: Rule, *, shared: bool = False
-) -> str:
-    """What identifies "the rule" of a job: folder, technique and input bindings. In a
-    team's journal (``shared``) the folder is its name: its path differs between machines."""
+def rule_fingerprint(folder: FolderConfig, rule_index: int, rule: Rule) -> str:
+    """What identifies "the rule" of a job: folder, technique and input bindings."""
     data = {
-        "folder": folder.name if shared else str(folder.path),
+        "folder": str(folder.path),
         "rule": rule_index,
         "technique": rule.technique,
         "inputs": {k: [b.kind, b.value] for k, b in sorted(rule.inputs.items())},
@@ -84,38 +81,6 @@ def admit(
 ) -> Admission:
     """Decide what ``path`` (just settled in ``folder``) is, and journal a job if it is work.
 
-    In team mode one member at a time admits a file (each may scan every folder), and a drop
-    another member admitted first is known, not a second job."""
-    rel = path.relative_to(folder.path) if path.is_relative_to(folder.path) else path
-    try:
-        with journal.intake_lock(folder.name, rel.as_posix()):
-            return _admit(
-                path,
-                size,
-                mtime_ns,
-                folder,
-                journal=journal,
-                duplicates=duplicates,
-                run_costs=run_costs,
-                hold_sidecars=hold_sidecars,
-            )
-    except AlreadyAdmitted:
-        return Admission(Outcome.KNOWN, "another member of the team admitted it first")
-
-
-def _admit(
-    path: Path,
-    size: int,
-    mtime_ns: int,
-    folder: FolderConfig,
-    *,
-    journal: Journal,
-    duplicates: str = "skip",
-    run_costs: dict[str, float] | None = None,
-    hold_sidecars: bool = False,
-) -> Admission:
-    """The decision itself (see :func:`admit`).
-
     ``path`` comes from the watcher, which screened it with :func:`decide.ignore_reason`
     before it settled (junk is never settled): admission goes on with :func:`decide.route`,
     the rest of the one decision path."""
@@ -150,8 +115,7 @@ def _admit(
     assert rule is not None
 
     content_hash = source.settled_hash(path, size, mtime_ns)  # never through a link
-    fingerprint = rule_fingerprint(folder, rule_index, rule, shared=journal.shared)
-    key = job_key(content_hash, fingerprint)
+    key = job_key(content_hash, rule_fingerprint(folder, rule_index, rule))
     earlier = []
     for j in journal.find_by_key(key):
         if j.state in {JobState.FAILED, JobState.CANCELLED}:

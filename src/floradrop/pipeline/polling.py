@@ -71,11 +71,6 @@ class RunPolling:
             self._estimates[job.id] = run.estimated_seconds
             self._dirty = True
 
-    def refresh(self) -> None:
-        """Read the running jobs again at the next round (team mode: some were taken over)."""
-        with self._lock:
-            self._dirty = True
-
     def wake_at(self) -> float | None:
         with self._lock:
             return self.schedule.wake_at()
@@ -90,8 +85,8 @@ class RunPolling:
             pool.submit(self._poll, due)
 
     def _sync(self, now: float) -> None:
-        jobs = {job.id: job for job in self.journal.jobs([JobState.RUNNING], mine=True)}
-        self._dirty = False  # (only once read: a journal away leaves it to the next round)
+        self._dirty = False
+        jobs = {job.id: job for job in self.journal.jobs([JobState.RUNNING])}
         for job_id in self.schedule.tracked - jobs.keys():
             self.schedule.forget(job_id)
             self._jobs.pop(job_id, None)
@@ -138,14 +133,8 @@ class RunPolling:
                 self.schedule.forget(job.id)
                 self._jobs.pop(job.id, None)
                 self._ended.add(job.id)
-            try:
-                with contextlib.suppress(StaleTransition):
-                    self.hooks.finish(job, run)
-            except Exception:
-                with self._lock:  # not finished (the journal could not be written): poll again
-                    self._ended.discard(job.id)
-                    self._dirty = True
-                raise
+            with contextlib.suppress(StaleTransition):
+                self.hooks.finish(job, run)
             self.hooks.changed()  # its run slot is free: the scheduler may start the next
         elif job.submitted_at and self._wall() - job.submitted_at > self.run_timeout_seconds:
             minutes = self.run_timeout_seconds / 60

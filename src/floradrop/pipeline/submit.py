@@ -25,7 +25,6 @@ The rules (../shared/flora-api/REFERENCE.md §10):
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
 from collections.abc import Callable
 
@@ -61,20 +60,6 @@ def epoch_seconds(value: float | None) -> float | None:
     return value / 1000.0 if value > 1e11 else value
 
 
-class _Searching(threading.local):
-    """Whether this thread holds a technique's gate alone for a run-list search (in team
-    mode no member creates a run of it meanwhile, so a run found may be paired with any
-    member's job whose create's answer was lost)."""
-
-    active = False
-
-    def __enter__(self) -> None:
-        self.active = True
-
-    def __exit__(self, *exc: object) -> None:
-        self.active = False
-
-
 def _refused(exc: Exception) -> bool:
     """FLORA answered and did not create the run (a 4xx other than the 409 duplicate)."""
     status = exc.status_code if isinstance(exc, FloraError) else None
@@ -102,13 +87,11 @@ class Submitter:
         # Completes journaled inputs just before sending (hosted links: their signatures are
         # never journaled, and are recomputed identically for a create sent again).
         self._sign = sign or (lambda inputs: inputs)
-        self._searching = _Searching()
 
     def submit(self, job: Job, inputs: list[RunInput], technique: Technique) -> Job:
         """UPLOADING -> SUBMITTING -> RUNNING. Raises on failure, leaving the job SUBMITTING
         when the run may exist (resolved later by :meth:`resolve`)."""
-        # (team mode: the lock keeps every member's creates apart from any member's search)
-        with self.gate.create(job.technique), self.journal.create_lock(job.technique):
+        with self.gate.create(job.technique):
             job = self.journal.transition(
                 job.id,
                 JobState.UPLOADING,
@@ -133,11 +116,7 @@ class Submitter:
     def resolve(self, job: Job, technique: Technique) -> Job:
         """A job left SUBMITTING (crash, lost answer, outage): find its run, or create it with
         the same key if it was never created. Runs alone (see the module's docstring)."""
-        with (
-            self.gate.alone(job.technique),
-            self.journal.create_lock(job.technique, alone=True),
-            self._searching,
-        ):
+        with self.gate.alone(job.technique):
             job = self.journal.get(job.id)
             if job.state is not JobState.SUBMITTING:
                 self.gate.mark_known(job.technique, job.id)
@@ -226,7 +205,6 @@ class Submitter:
             job.id,
             JobState.SUBMITTING,
             JobState.RUNNING,
-            adopt=self._searching.active,  # team mode: a search may pair another's job
             run_id=run.run_id,
             poll_url=run.poll_url,
             submitted_at=time.time(),

@@ -65,8 +65,7 @@ def admission(
     if technique is None:
         return Verdict(Outcome.FAIL, f"technique {rule.technique} does not exist")
     if journal is not None and duplicates == "skip":
-        fingerprint = rule_fingerprint(folder, decision.rule_index, rule, shared=journal.shared)
-        key = job_key(sha256_file(path), fingerprint)
+        key = job_key(sha256_file(path), rule_fingerprint(folder, decision.rule_index, rule))
         done = [j for j in journal.find_by_key(key) if j.state is JobState.DONE]
         if done:
             return Verdict(

@@ -62,7 +62,6 @@ _ATTENTION_TITLES = {
     AttentionKind.CONFIG: "Configuration problem",
     AttentionKind.DISK: "Cannot write outputs",
     AttentionKind.CONFIRM: "Big drop",
-    AttentionKind.JOURNAL: "Team journal unreachable",
 }
 
 

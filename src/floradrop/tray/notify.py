@@ -36,7 +36,6 @@ _NOTIFIED_ATTENTION = {
     AttentionKind.CONFIG: "Configuration problem",
     AttentionKind.DISK: "Cannot write outputs",
     AttentionKind.CONFIRM: "Big drop",
-    AttentionKind.JOURNAL: "Team journal unreachable",
 }
 
 

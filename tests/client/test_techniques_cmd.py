@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,11 +27,6 @@ def restore_loguru() -> Iterator[None]:
 
 def _to_current_stderr(message: str) -> None:
     sys.stderr.write(message)  # looked up per message: pytest swaps sys.stderr per test
-
-
-@pytest.fixture
-def emu(emulator_factory: Callable[..., Emulator]) -> Emulator:
-    return emulator_factory(seed=3, record=[])
 
 
 @pytest.fixture

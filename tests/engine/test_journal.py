@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 
 from floradrop.jobs import JobState
 from floradrop.journal import Journal, StaleTransition, today
-from tests.conftest import JournalFactory
 
 
 def new_job(journal: Journal, name: str = "a.png", **extra: object) -> int:
@@ -27,8 +27,8 @@ def new_job(journal: Journal, name: str = "a.png", **extra: object) -> int:
     return journal.add_job(**fields).id
 
 
-def test_compare_and_set_transitions(journal_factory: JournalFactory) -> None:
-    journal = journal_factory()
+def test_compare_and_set_transitions(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite3")
     job_id = new_job(journal)
     job = journal.transition(
         job_id, JobState.WAITING, JobState.UPLOADING, assets={"x": {"url": "u"}}
@@ -41,8 +41,8 @@ def test_compare_and_set_transitions(journal_factory: JournalFactory) -> None:
     journal.close()
 
 
-def test_only_one_of_many_racing_transitions_wins(journal_factory: JournalFactory) -> None:
-    journal = journal_factory()
+def test_only_one_of_many_racing_transitions_wins(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite3")
     job_id = new_job(journal)
     wins: list[int] = []
 
@@ -63,15 +63,16 @@ def test_only_one_of_many_racing_transitions_wins(journal_factory: JournalFactor
     journal.close()
 
 
-def test_state_survives_reopen_and_spend_is_per_day(journal_factory: JournalFactory) -> None:
-    journal = journal_factory()
+def test_state_survives_reopen_and_spend_is_per_day(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite3"
+    journal = Journal(path)
     a = new_job(journal, "a.png")
     b = new_job(journal, "b.png", folder="/other")
     journal.transition(a, JobState.WAITING, JobState.FAILED, cost=0.05, day=today())
     journal.transition(b, JobState.WAITING, JobState.UPLOADING)
     journal.set_paused(True)
     journal.close()
-    again = journal_factory()
+    again = Journal(path)
     assert again.paused
     assert again.spend(today()) == pytest.approx(0.05)
     assert again.spend(today(), "/other") == 0
@@ -81,39 +82,9 @@ def test_state_survives_reopen_and_spend_is_per_day(journal_factory: JournalFact
     again.close()
 
 
-def test_retry_requests_are_consumed_once(journal_factory: JournalFactory) -> None:
-    journal = journal_factory()
+def test_retry_requests_are_consumed_once(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite3")
     journal.add_retry_request("/in/a.png")
     assert journal.take_retry_request("/in/a.png")
     assert not journal.take_retry_request("/in/a.png")
-    journal.close()
-
-
-def test_fields_settings_and_searches_read_back_alike(journal_factory: JournalFactory) -> None:
-    from floradrop import history
-
-    journal = journal_factory()
-    a = new_job(journal, "Street Cam.png", outputs=[{"path": "/out/x.png"}], mtime_ns=2**60)
-    new_job(journal, "b.png", folder="/other")
-    job = journal.get(a)
-    assert job.outputs == [{"path": "/out/x.png"}] and job.assets == {}
-    assert job.mtime_ns == 2**60 and job.name == "Street Cam.png"
-    page = history.search(journal, history.Query(text="street"))  # case-insensitive on both
-    assert [r["id"] for r in page.rows] == [a] and page.total == 1
-    assert history.facets(journal)["folder"] == ["/in", "/other"]
-    assert journal.select("SELECT rel_path FROM jobs WHERE id = ?", [a])[0]["rel_path"] == (
-        "Street Cam.png"
-    )
-    journal.set_folder_paused("/other", True)
-    assert journal.paused_folders == {"/other"}
-    assert [j.id for j in journal.startable(10)] == [a]
-    journal.remember_fixed_asset("/look.jpg", "h1", "ws", "a1", "u1")
-    journal.remember_fixed_asset("/look.jpg", "h1", "ws", "a2", "u2")
-    assert dict(journal.fixed_asset("/look.jpg", "h1", "ws") or {}) == {
-        "asset_id": "a2",
-        "url": "u2",
-    }
-    assert journal.fixed_asset("/look.jpg", "h2", "ws") is None
-    assert journal.find_by_source("/in/Street Cam.png")[0].id == a
-    assert journal.known_run_ids() == set()
     journal.close()

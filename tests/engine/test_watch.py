@@ -15,7 +15,7 @@ import pytest
 
 from floradrop.pipeline import watch
 from floradrop.pipeline.watch import Intake, ReadyFile, WatchSpec
-from tests.pipeline.test_settle import png
+from tests.engine.test_settle import png
 
 SETTLE = 0.3
 

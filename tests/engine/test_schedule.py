@@ -15,7 +15,7 @@ from floradrop.pipeline.schedule import (
     PollSchedule,
 )
 
-from ..engine.harness import wait_for
+from .harness import wait_for
 
 
 class Clock:

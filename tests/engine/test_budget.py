@@ -1,17 +1,15 @@
 """Budgets as hard limits: the pure arithmetic, and a property test over a real journal.
 
 The property: whatever the order of arrivals, pauses, restarts and concurrent workers (each
-with its own connection, as separate processes would have; on SQLite and on PostgreSQL, where
-they stand for the daemons of a team), the runs created never cost
+with its own SQLite connection, as separate processes would have), the runs created never cost
 more than any budget allows: with one price, never more than floor(budget / cost) runs.
 """
 
 from __future__ import annotations
 
-import itertools
 import threading
-from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,7 +18,6 @@ from hypothesis import strategies as st
 from floradrop import budget
 from floradrop.jobs import JobState
 from floradrop.journal import Journal, StaleTransition
-from tests.conftest import JournalFactory
 
 DAY = "2026-12-04"
 
@@ -65,13 +62,10 @@ def test_periods_today_week_month() -> None:
 # -- the property, over a real journal ----------------------------------------------------------
 
 
-_keys = itertools.count()
-
-
 def add_waiting(journal: Journal, folder: str, n: int, cost: float) -> None:
     for _ in range(n):
         journal.add_job(
-            job_key=f"k{next(_keys)}",  # one drop, one job (PostgreSQL's intake key)
+            job_key="k",
             folder=folder,
             rel_path="f.png",
             source_path=f"{folder}/f.png",
@@ -86,23 +80,18 @@ def add_waiting(journal: Journal, folder: str, n: int, cost: float) -> None:
 
 
 class World:
-    """Journals on one store, workers that start runs, runs that get charged."""
+    """Journals on one file, workers that start runs, runs that get charged."""
 
-    def __init__(
-        self,
-        open_journal: Callable[[], Journal],
-        limits: dict[str, list[budget.Limit]],
-        costs: dict[str, float],
-    ):
-        self.open = open_journal
+    def __init__(self, path: Path, limits: dict[str, list[budget.Limit]], costs: dict[str, float]):
+        self.path = path
         self.limits = limits
         self.costs = costs
-        self.main = open_journal()
+        self.main = Journal(path)
 
     def restart(self) -> None:
         """A crash and a new start: uploads in flight go back to waiting (engine._recover)."""
         self.main.close()
-        self.main = self.open()
+        self.main = Journal(self.path)
         for job in self.main.jobs([JobState.UPLOADING]):
             self.main.transition(job.id, JobState.UPLOADING, JobState.WAITING)
 
@@ -110,7 +99,7 @@ class World:
         """``workers`` threads, each with its own connection, start what they can."""
 
         def worker(n: int) -> None:
-            journal = self.open()
+            journal = Journal(self.path)
             try:
                 for attempt in range(attempts):
                     waiting = journal.jobs([JobState.WAITING], limit=workers + 1)
@@ -181,7 +170,7 @@ operation = st.one_of(
     ops=st.lists(operation, min_size=1, max_size=14),
 )
 def test_runs_never_exceed_what_the_budgets_allow(
-    journal_stores: Callable[[], JournalFactory],
+    tmp_path_factory: pytest.TempPathFactory,
     daily: float,
     own: float | None,
     cost_a: float,
@@ -189,12 +178,12 @@ def test_runs_never_exceed_what_the_budgets_allow(
     abandon_every: int,
     ops: list[tuple[str, object, int]],
 ) -> None:
-    open_journal = journal_stores()  # a fresh store for every example
+    path = tmp_path_factory.mktemp("budget") / "journal.sqlite3"
     limits = {
         "/a": budget.limits_for("/a", daily_usd=daily, folder_usd=own, folder_name="A"),
         "/b": budget.limits_for("/b", daily_usd=daily, folder_usd=None),
     }
-    world = World(open_journal, limits, {"/a": cost_a, "/b": cost_b})
+    world = World(path, limits, {"/a": cost_a, "/b": cost_b})
     paused = False
     try:
         for op, x, y in ops:
@@ -224,10 +213,10 @@ def test_runs_never_exceed_what_the_budgets_allow(
         world.main.close()
 
 
-def test_files_arriving_together_start_only_what_fits(journal_factory: JournalFactory) -> None:
+def test_files_arriving_together_start_only_what_fits(tmp_path: Path) -> None:
     """The issue's case: $4.43 spent of $4.50, four $0.05 files at once: one starts ($4.48),
     three wait (before, all four ran: $4.63)."""
-    journal = journal_factory()
+    journal = Journal(tmp_path / "j.sqlite3")
     limits = budget.limits_for("/in", daily_usd=4.5, folder_usd=None)
     add_waiting(journal, "/in", 1, 4.43)
     (spent,) = journal.jobs([JobState.WAITING])
