@@ -111,14 +111,19 @@ def opened(job: Job) -> Iterator[int]:
     try:
         fd = _open_checked(path, job.size, job.mtime_ns)
     except PermissionError as exc:
-        raise JobError(
-            f"cannot read {path.name}: {exc.strerror or exc}",
-            hint="give your user read access to the file, then 'floradrop retry' it",
-        ) from None
+        raise unreadable(path, exc) from None
     try:
         yield fd
     finally:
         os.close(fd)
+
+
+def unreadable(path: Path, exc: OSError) -> JobError:
+    """The job error for a file that may not be read (the user can fix it, then retry)."""
+    return JobError(
+        f"cannot read {path.name}: {exc.strerror or exc}",
+        hint="give your user read access to the file, then 'floradrop retry' it",
+    )
 
 
 def _open_checked(path: Path, size: int, mtime_ns: int) -> int:

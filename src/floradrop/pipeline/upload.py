@@ -231,14 +231,19 @@ def _sidecar_opened(path: Path, owner: Path) -> Iterator[int]:
     except FileNotFoundError:
         raise
     except OSError as exc:
-        raise JobError(
-            f"cannot read {path.name}: {exc.strerror or exc}",
-            hint="give your user read access to the file, then 'floradrop retry' it",
-        ) from None
+        raise source.unreadable(path, exc) from None
     try:
         yield fd
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def _input_opened(job: Job, path: Path, *, dropped: bool) -> Iterator[int]:
+    """The dropped file (checked against the journal) or one of its sidecars, opened without
+    following a link: the descriptor its bytes are read from."""
+    with opened(job) if dropped else _sidecar_opened(path, Path(job.source_path)) as fd:
+        yield fd
 
 
 def _upload_media(
@@ -246,9 +251,8 @@ def _upload_media(
 ) -> Asset:
     """Check and upload the dropped file or a sidecar, from the descriptor that was checked;
     a ready asset."""
-    source_path = Path(job.source_path)
-    dropped = path == source_path
-    with opened(job) if dropped else _sidecar_opened(path, source_path) as fd:
+    dropped = path == Path(job.source_path)
+    with _input_opened(job, path, dropped=dropped) as fd:
         return _send(job, path, spec, ctx, should_stop=should_stop, fd=fd, dropped=dropped)
 
 
@@ -309,9 +313,8 @@ def _host_media(
 ) -> str:
     """Check the dropped file or a sidecar and put it in the bucket, from the descriptor that
     was checked; its object key."""
-    source_path = Path(job.source_path)
-    dropped = path == source_path
-    with opened(job) if dropped else _sidecar_opened(path, source_path) as fd:
+    dropped = path == Path(job.source_path)
+    with _input_opened(job, path, dropped=dropped) as fd:
         return _host(job, path, spec, store, should_stop=should_stop, fd=fd, dropped=dropped)
 
 
